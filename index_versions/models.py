@@ -1,0 +1,140 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from pgvector.django import VectorField
+
+
+class Pipeline(models.Model):
+    """How text becomes vectors: chunker settings plus embedding model.
+
+    Identified by ``key``, a hash of its canonical settings, so that the same
+    settings always map to the same row and their chunks can be reused.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    chunker = models.JSONField()
+    embedding_model = models.CharField(max_length=500)
+    dimensions = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.embedding_model} ({self.dimensions}d) / {self.chunker}"
+
+
+class Embedding(models.Model):
+    """A vector, content-addressed by (model, hash of the embedded text).
+
+    Shared by every chunk, document revision and index version with the same text:
+    unchanged text is never embedded twice. The column has no fixed dimension so
+    that models of different sizes coexist; each dimension has its own partial
+    HNSW index on ``vector::vector(N)`` (see the migrations).
+    """
+
+    model = models.CharField(max_length=500)
+    text_hash = models.CharField(max_length=64)
+    dimensions = models.PositiveIntegerField()
+    vector = VectorField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "text_hash"], name="embedding_unique_text_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.model}:{self.text_hash[:12]}"
+
+
+class IndexVersion(models.Model):
+    """An immutable snapshot: one pipeline and the document revisions it contains."""
+
+    class State(models.TextChoices):
+        BUILDING = "building", "Building"
+        READY = "ready", "Ready"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+        FAILED = "failed", "Failed"
+
+    ACTIVATABLE = (State.READY, State.RETIRED)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="versions")
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    note = models.CharField(max_length=500, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=Q(state="active"), name="one_active_index_version"),
+        ]
+
+    def __str__(self):
+        return f"v{self.pk} ({self.state})"
+
+
+class VersionDocument(models.Model):
+    """Membership: index version V contains revision R of document D.
+
+    One small row per document per version: a new version costs rows, not copies
+    of chunks or vectors.
+    """
+
+    version = models.ForeignKey(IndexVersion, on_delete=models.CASCADE, related_name="entries")
+    document = models.ForeignKey("sources.Document", on_delete=models.CASCADE, related_name="+")
+    revision = models.ForeignKey("sources.DocumentRevision", on_delete=models.CASCADE, related_name="+")
+    # Denormalised from the document so per-source operations need no join.
+    source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "document"], name="version_document_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["revision", "version"], name="versiondoc_revision_version"),
+            models.Index(fields=["version", "source"], name="versiondoc_version_source"),
+        ]
+
+    def __str__(self):
+        return f"v{self.version_id}: document {self.document_id} @ revision {self.revision_id}"
+
+
+class Chunk(models.Model):
+    """A piece of a document revision as cut by one pipeline, pointing at its embedding."""
+
+    revision = models.ForeignKey("sources.DocumentRevision", on_delete=models.CASCADE, related_name="chunks")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    section = models.CharField(max_length=1000, blank=True)
+    text = models.TextField()
+    embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
+
+    class Meta:
+        ordering = ["revision_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "pipeline", "ordinal"], name="chunk_unique_position"),
+        ]
+
+    def __str__(self):
+        return f"chunk {self.ordinal} of revision {self.revision_id}"
+
+
+class Activation(models.Model):
+    """Every switch of the active version: who, when, from, to."""
+
+    from_version = models.ForeignKey(IndexVersion, on_delete=models.SET_NULL, null=True, related_name="+")
+    to_version = models.ForeignKey(IndexVersion, on_delete=models.CASCADE, related_name="activations")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"v{self.from_version_id} -> v{self.to_version_id}"

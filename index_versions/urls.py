@@ -1,0 +1,13 @@
+from django.urls import path
+
+from index_versions import apis
+
+urlpatterns = [
+    path("index-versions", apis.IndexVersionListApi.as_view(), name="index-version-list"),
+    path("index-versions/<int:version_id>", apis.IndexVersionDetailApi.as_view(), name="index-version-detail"),
+    path(
+        "index-versions/<int:version_id>/activate",
+        apis.IndexVersionActivateApi.as_view(),
+        name="index-version-activate",
+    ),
+]

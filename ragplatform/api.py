@@ -1,0 +1,77 @@
+"""Platform-level endpoints: authentication and health."""
+
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from index_versions.services import index_version_active
+
+
+class TokenObtainApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses=inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+        summary="Exchange a username and password for an API token",
+    )
+    def post(self, request):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+class HealthApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "HealthOutput",
+            {
+                "status": serializers.CharField(),
+                "database": serializers.CharField(),
+                "broker": serializers.CharField(),
+                "active_version": serializers.IntegerField(allow_null=True),
+            },
+        ),
+        summary="Liveness of the database and the broker, and the active index version",
+    )
+    def get(self, request):
+        database, active_version = "ok", None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            version = index_version_active()
+            active_version = version.pk if version else None
+        except Exception:  # noqa: BLE001 - health must report, never raise
+            database = "unavailable"
+        broker = "ok" if _broker_reachable() else "unavailable"
+        healthy = database == "ok" and broker == "ok"
+        return Response(
+            {
+                "status": "ok" if healthy else "degraded",
+                "database": database,
+                "broker": broker,
+                "active_version": active_version,
+            },
+            status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+def _broker_reachable() -> bool:
+    from ragplatform.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:  # noqa: BLE001
+        return False

