@@ -26,7 +26,7 @@ smoke: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest
 
 lint: venv
 	$(VENV)/bin/ruff check .

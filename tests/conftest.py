@@ -1,0 +1,195 @@
+"""Shared fixtures. Everything here is real: the embedded PostgreSQL + pgvector,
+Redis, the embedding model, and (for ``worker`` tests) a Celery worker process.
+
+``make test`` points ``RAG_DATA_DIR`` at ``.data/test`` so the suite runs on its
+own embedded servers, apart from those of ``make run``.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from acl.models import SourceGrant
+from sources.models import Source, SyncJob
+from sources.services import source_create, sync_job_run
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username, *, groups=(), is_staff=False):
+        user = User.objects.create_user(username=username, password="pw-" + username, is_staff=is_staff)
+        for name in groups:
+            user.groups.add(Group.objects.get_or_create(name=name)[0])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def api():
+    """``api(user)`` is a client authenticated with that user's real API token; ``api()`` is anonymous."""
+
+    def client_for(user=None):
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def write_folder(tmp_path):
+    """``write_folder("name", {"a.md": "text"})`` writes files under a fresh folder and returns its path."""
+
+    def write(name: str, files: dict[str, str | bytes]) -> Path:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        for relative, content in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return write
+
+
+@pytest.fixture
+def folder_source(db, write_folder):
+    """``folder_source("name", files)`` creates a folder source over freshly written files."""
+
+    def create(name: str, files: dict[str, str | bytes]) -> Source:
+        root = write_folder(name, files)
+        return source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(root)})
+
+    return create
+
+
+@pytest.fixture
+def sync_now():
+    """Run a sync through the same service the worker runs, in this process."""
+
+    def run(source: Source) -> SyncJob:
+        job = SyncJob.objects.create(source=source)
+        sync_job_run(job_id=job.pk)
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
+@pytest.fixture
+def grant():
+    def create(source, *, user=None, group=None):
+        if isinstance(group, str):
+            group = Group.objects.get_or_create(name=group)[0]
+        return SourceGrant.objects.create(source=source, user=user, group=group)
+
+    return create
+
+
+def _database_url(settings_dict: dict) -> str:
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = quote(settings_dict.get("HOST") or "", safe="")
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgresql://{credentials}{host}{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup):
+    """A real ``celery worker`` process on the test database and the real broker.
+
+    Tests using it must be ``transaction=True`` so that the worker, on its own
+    connection, sees their committed rows.
+    """
+    from django.db import connection
+
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = Path(settings.BASE_DIR) / ".data" / "test-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "ragplatform", "worker",
+                "--pool", "solo", "--queues", "sync,interactive", "--hostname", name,
+                "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+            ],
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_for_worker(name, process, log_path)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_for_worker(name: str, process: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
+    from ragplatform.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+        if app.control.ping(destination=[name], timeout=1.0):
+            return
+    raise RuntimeError(f"celery worker did not answer within {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def wait_until():
+    """``wait_until(predicate)`` polls until it returns something truthy; fails the test on timeout."""
+
+    def wait(predicate, *, timeout: float = 120, interval: float = 0.2):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        pytest.fail(f"condition not met within {timeout:.0f}s")
+
+    return wait
