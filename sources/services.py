@@ -196,13 +196,14 @@ def sync_job_run(*, job_id: int) -> SyncJob | None:
             message = "no changes"
         else:
             # The expensive part runs outside the version lock; the build then finds it done.
-            index_services.revision_chunks_ensure(revision_ids=revisions.values(), pipeline=pipeline)
+            work = index_services.revision_chunks_ensure(revision_ids=revisions.values(), pipeline=pipeline)
             job.index_version = index_services.index_version_build_for_source(
                 source_id=source.pk,
                 revisions=revisions,
                 pipeline=pipeline,
                 actor=job.requested_by,
                 note=f"sync #{job.pk} of {source.name}",
+                embeddings_computed=work["embeddings_computed"],
             )
             message = ""
         Source.objects.filter(pk=source.pk).update(last_synced_at=timezone.now())
