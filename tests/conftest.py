@@ -193,3 +193,14 @@ def wait_until():
         pytest.fail(f"condition not met within {timeout:.0f}s")
 
     return wait
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django has dropped the test database
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the embedded servers this test run started (none when DATABASE_URL/REDIS_URL are set)."""
+    from django.db import connections
+
+    from ragplatform import runtime
+
+    connections.close_all()
+    runtime.stop_embedded_services()

@@ -23,7 +23,7 @@ def two_sources(folder_source, sync_now):
 
 
 def test_results_come_only_from_granted_sources(two_sources, grant, alice):
-    hr, wiki = two_sources
+    _, wiki = two_sources
     grant(wiki, user=alice)
     hits = search(user=alice, query="parental leave weeks", k=10).results
     assert {hit.source_id for hit in hits} == {wiki.pk}

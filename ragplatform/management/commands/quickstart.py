@@ -22,7 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from ragplatform import runtime
-from ragplatform.services import DEMO_SOURCES, DEMO_USERS, demo_load
+from ragplatform.services import DEMO_SOURCES, DEMO_USERS, DemoData, demo_load
+from sources.services import sync_job_request
 
 DEFAULT_DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed to the operator; set DEMO_PASSWORD to change
 SMOKE_QUERY = "How many weeks of parental leave do employees get?"
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         # SIGTERM (from a supervisor or `kill`) shuts down as cleanly as Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self._prepare(password)
+            demo = self._prepare(password)
             self._start_children(port)
             base_url = f"http://127.0.0.1:{port}"
             self._wait_healthy(base_url)
@@ -63,6 +64,11 @@ class Command(BaseCommand):
                     raise CommandError("smoke test failed: a user saw something their grants do not allow")
                 self.stdout.write(self.style.SUCCESS("smoke test passed"))
                 return
+            if demo.created:
+                # First start: index the demo corpus so search works right away.
+                for source in demo.sources:
+                    sync_job_request(source=source)
+                self.stdout.write("indexing the demo corpus in the background (see Sync jobs in the console)")
             self._banner(base_url, password)
             self._supervise()
         except KeyboardInterrupt:
@@ -74,12 +80,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"stopped embedded {', '.join(stopped)}")
 
     # --- boot -------------------------------------------------------------------
-    def _prepare(self, password: str) -> None:
+    def _prepare(self, password: str) -> DemoData:
         self.stdout.write("migrating...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         demo = demo_load(password=password)
         self.stdout.write("demo data loaded" if demo.created else "demo data already present")
+        return demo
 
     def _child_env(self) -> dict[str, str]:
         env = os.environ.copy()
