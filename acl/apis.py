@@ -17,6 +17,7 @@ class GrantListCreateApi(GenericAPIView):
     def get_queryset(self):
         return selectors.grant_list(user=self.request.user)
 
+    @extend_schema(responses=GrantOutputSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(GrantOutputSerializer(page, many=True).data)

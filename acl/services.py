@@ -1,6 +1,6 @@
 """Writes on access control: grants and the audit trail."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework import status
 
 from acl.models import AuditEvent, SourceGrant
@@ -22,15 +22,17 @@ def grant_create(*, source, user=None, group=None, actor=None) -> SourceGrant:
         raise ApplicationError(
             "Give exactly one of user or group.", details={"non_field_errors": ["exactly one of user or group"]}
         )
-    existing = SourceGrant.objects.filter(source=source, user=user, group=group).first()
-    if existing is not None:
+    try:
+        with transaction.atomic():  # the partial unique indexes decide, also between concurrent requests
+            grant = SourceGrant.objects.create(source=source, user=user, group=group, created_by=actor)
+    except IntegrityError:
+        existing = SourceGrant.objects.get(source=source, user=user, group=group)
         raise ApplicationError(
             "This grant exists already.",
             code="duplicate",
             details={"id": existing.pk},
             status_code=status.HTTP_409_CONFLICT,
-        )
-    grant = SourceGrant.objects.create(source=source, user=user, group=group, created_by=actor)
+        ) from None
     audit_record(
         actor=actor,
         action="grant.create",

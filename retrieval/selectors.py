@@ -87,7 +87,8 @@ def search(*, user, query: str, k: int) -> SearchOutcome:
     version = index_version_active()
     if version is None:
         return SearchOutcome(results=[], index_version=None, took_ms=_elapsed_ms(started))
-    hits = vector_search(user=user, version=version, query_vector=embedding.embed_query(query), k=k)
+    query_vector = embedding.embed_query(query, model=version.pipeline.embedding_model)
+    hits = vector_search(user=user, version=version, query_vector=query_vector, k=k)
     return SearchOutcome(results=hits, index_version=version.pk, took_ms=_elapsed_ms(started))
 
 

@@ -24,6 +24,7 @@ class SourceListCreateApi(GenericAPIView):
     def get_queryset(self):
         return selectors.source_list(user=self.request.user)
 
+    @extend_schema(responses=SourceOutputSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(SourceOutputSerializer(page, many=True).data)
@@ -88,11 +89,15 @@ class DocumentListApi(GenericAPIView):
     serializer_class = DocumentOutputSerializer
 
     def get_queryset(self):
-        filters = DocumentListFilterSerializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "?source=" on a form as "not given".
+        filters = DocumentListFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return selectors.document_list(user=self.request.user, source_id=filters.validated_data.get("source"))
 
-    @extend_schema(parameters=[OpenApiParameter("source", int, description="Only documents of this source")])
+    @extend_schema(
+        parameters=[OpenApiParameter("source", int, description="Only documents of this source")],
+        responses=DocumentOutputSerializer(many=True),
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DocumentOutputSerializer(page, many=True).data)

@@ -3,17 +3,33 @@ from rest_framework import serializers
 from sources.models import Document, Source, SyncJob
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_characters(value):
+    """PostgreSQL's jsonb cannot hold U+0000: refuse it as bad input, not as a database error."""
+    if _has_nul(value):
+        raise serializers.ValidationError("NUL characters are not allowed.")
+
+
 class SourceInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=Source.Kind.choices)
-    config = serializers.JSONField()
+    config = serializers.JSONField(validators=[refuse_nul_characters])
     enabled = serializers.BooleanField(default=True)
 
 
 class SourcePatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     kind = serializers.ChoiceField(choices=Source.Kind.choices, required=False)
-    config = serializers.JSONField(required=False)
+    config = serializers.JSONField(required=False, validators=[refuse_nul_characters])
     enabled = serializers.BooleanField(required=False)
 
     def validate(self, attrs):

@@ -27,11 +27,17 @@ def _validated_config(kind: str, config) -> dict:
 @transaction.atomic
 def source_create(*, name: str, kind: str, config: dict, enabled: bool = True) -> Source:
     config = _validated_config(kind, config)
-    if Source.objects.filter(name=name).exists():
-        raise ApplicationError(
-            f"A source named {name!r} already exists.", code="duplicate", details={"name": ["already exists"]}
-        )
-    return Source.objects.create(name=name, kind=kind, config=config, enabled=enabled)
+    try:
+        with transaction.atomic():  # the unique name index decides, also between concurrent requests
+            return Source.objects.create(name=name, kind=kind, config=config, enabled=enabled)
+    except IntegrityError:
+        raise _duplicate_name(name) from None
+
+
+def _duplicate_name(name: str) -> ApplicationError:
+    return ApplicationError(
+        f"A source named {name!r} already exists.", code="duplicate", details={"name": ["already exists"]}
+    )
 
 
 @transaction.atomic
@@ -44,17 +50,15 @@ def source_update(*, source: Source, data: dict) -> Source:
     if "config" in data or "kind" in data:
         source.config = _validated_config(kind, data.get("config", source.config))
         source.kind = kind
-    if "name" in data and data["name"] != source.name:
-        if Source.objects.filter(name=data["name"]).exclude(pk=source.pk).exists():
-            raise ApplicationError(
-                f"A source named {data['name']!r} already exists.",
-                code="duplicate",
-                details={"name": ["already exists"]},
-            )
+    if "name" in data:
         source.name = data["name"]
     if "enabled" in data:
         source.enabled = data["enabled"]
-    source.save()
+    try:
+        with transaction.atomic():
+            source.save()
+    except IntegrityError:
+        raise _duplicate_name(source.name) from None
     return source
 
 

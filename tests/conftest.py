@@ -24,6 +24,12 @@ from sources.models import Source, SyncJob
 from sources.services import source_create, sync_job_run
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are created in most tests; PBKDF2 would spend most of the suite's time hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db):
     def make(username, *, groups=(), is_staff=False):

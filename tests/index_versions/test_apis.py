@@ -1,0 +1,122 @@
+"""REST contract of index versions: listing, detail, and activation switching what search reads."""
+
+import pytest
+
+from index_versions.models import Activation, IndexVersion
+
+VERSION_FIELDS = {"id", "state", "created_at", "ready_at", "activated_at", "parent", "pipeline", "counts", "note"}
+PIPELINE_FIELDS = {"id", "chunker", "embedding_model", "dimensions"}
+WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
+HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
+
+
+@pytest.fixture
+def versions(folder_source, sync_now, grant, alice):
+    """v1 holds wiki only; v2 (active) holds wiki and hr. ``alice`` may read both sources."""
+    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
+    grant(wiki, user=alice)
+    grant(hr, user=alice)
+    v1 = sync_now(wiki).index_version
+    v2 = sync_now(hr).index_version
+    return v1, v2, wiki, hr
+
+
+def search(client, query="parental leave"):
+    response = client.post("/api/v1/search", {"query": query, "k": 10}, format="json")
+    assert response.status_code == 200, response.content[:500]
+    return response.json()
+
+
+def test_versions_are_listed_newest_first_and_paginated(api, alice, versions):
+    v1, v2, *_ = versions
+    response = api(alice).get("/api/v1/index-versions")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 2
+    assert [v["id"] for v in body["results"]] == [v2.pk, v1.pk]
+    assert [v["state"] for v in body["results"]] == ["active", "retired"]
+    assert all(set(v) == VERSION_FIELDS for v in body["results"])
+
+
+def test_version_detail_shows_lineage_pipeline_and_counts(api, alice, versions):
+    v1, v2, *_ = versions
+    response = api(alice).get(f"/api/v1/index-versions/{v2.pk}")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == VERSION_FIELDS
+    assert (body["id"], body["state"], body["parent"]) == (v2.pk, "active", v1.pk)
+    assert set(body["pipeline"]) == PIPELINE_FIELDS
+    assert body["pipeline"]["id"] == v2.pipeline_id
+    assert body["pipeline"]["dimensions"] == v2.pipeline.dimensions
+    assert body["counts"]["documents"] == 2
+    assert body["counts"]["chunks"] >= 2
+    assert body["ready_at"] is not None and body["activated_at"] is not None
+
+
+def test_activation_switches_which_version_search_reads(api, staff, alice, versions):
+    v1, v2, wiki, hr = versions
+    before = search(api(alice))
+    assert before["index_version"] == v2.pk
+    assert {hit["source_id"] for hit in before["results"]} == {wiki.pk, hr.pk}
+
+    response = api(staff).post(f"/api/v1/index-versions/{v1.pk}/activate")
+    assert response.status_code == 200, response.content
+    assert (response.json()["id"], response.json()["state"]) == (v1.pk, "active")
+
+    after = search(api(alice))
+    assert after["index_version"] == v1.pk
+    assert {hit["source_id"] for hit in after["results"]} == {wiki.pk}  # hr is not in v1
+    assert api(alice).get(f"/api/v1/index-versions/{v2.pk}").json()["state"] == "retired"
+
+
+def test_retired_version_can_be_activated_again(api, staff, alice, versions):
+    v1, v2, *_ = versions
+    assert api(staff).post(f"/api/v1/index-versions/{v1.pk}/activate").status_code == 200
+    assert api(staff).post(f"/api/v1/index-versions/{v2.pk}/activate").status_code == 200
+    assert search(api(alice))["index_version"] == v2.pk
+    assert list(IndexVersion.objects.filter(state="active").values_list("pk", flat=True)) == [v2.pk]
+
+
+def test_activation_is_recorded_with_its_actor(api, staff, versions):
+    v1, v2, *_ = versions
+    api(staff).post(f"/api/v1/index-versions/{v1.pk}/activate")
+    activation = Activation.objects.filter(to_version=v1).latest("created_at")
+    assert (activation.from_version_id, activation.actor, activation.reason) == (v2.pk, staff, "api")
+
+
+def test_activating_the_active_version_changes_nothing(api, staff, versions):
+    _, v2, *_ = versions
+    activations = Activation.objects.count()
+    response = api(staff).post(f"/api/v1/index-versions/{v2.pk}/activate")
+    assert response.status_code == 200
+    assert response.json()["state"] == "active"
+    assert Activation.objects.count() == activations
+
+
+def test_activating_a_building_version_is_a_409_and_search_stays_put(api, staff, alice, versions):
+    _, v2, *_ = versions
+    building = IndexVersion.objects.create(pipeline=v2.pipeline, state=IndexVersion.State.BUILDING, parent=v2)
+    response = api(staff).post(f"/api/v1/index-versions/{building.pk}/activate")
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "not_activatable",
+        "message": response.json()["error"]["message"],
+        "details": {"state": "building"},
+    }
+    assert search(api(alice))["index_version"] == v2.pk
+
+
+def test_non_staff_cannot_activate(api, alice, versions):
+    v1, v2, *_ = versions
+    assert api(alice).post(f"/api/v1/index-versions/{v1.pk}/activate").status_code == 403
+    assert search(api(alice))["index_version"] == v2.pk
+
+
+def test_no_versions_means_an_empty_list(api, alice):
+    assert api(alice).get("/api/v1/index-versions").json() == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }

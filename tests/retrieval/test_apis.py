@@ -1,0 +1,125 @@
+"""REST contract of ``POST /api/v1/search``: shape, ACL, default deny, and its SQL budget."""
+
+import pytest
+
+HIT_FIELDS = {"chunk_id", "document_id", "document_title", "source_id", "uri", "section", "text", "score"}
+WIKI = {
+    "deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves.",
+    "oncall.md": "# On call\n\nThe pager rotates weekly between the platform engineers.",
+    "style.md": "# Style guide\n\nWrite short sentences and use the active voice.",
+}
+HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
+
+# Token lookup, active version, then inside the search's transaction: SAVEPOINT,
+# SET LOCAL iterative scan, set_config(ef_search), the vector query, RELEASE SAVEPOINT.
+SEARCH_QUERIES = 7
+
+
+@pytest.fixture
+def synced(folder_source, sync_now):
+    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
+    sync_now(wiki)
+    sync_now(hr)
+    return wiki, hr
+
+
+def search(client, query: str, **extra):
+    response = client.post("/api/v1/search", {"query": query, **extra}, format="json")
+    assert response.status_code == 200, response.content[:500]
+    return response.json()
+
+
+def test_search_returns_hits_with_their_document_and_source(api, alice, grant, synced):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    body = search(api(alice), "how are deploys rolled out", k=3)
+    assert set(body) == {"results", "index_version", "took_ms"}
+    assert isinstance(body["took_ms"], float) and body["took_ms"] >= 0
+    assert len(body["results"]) == 3
+    for hit in body["results"]:
+        assert set(hit) == HIT_FIELDS
+        assert all(isinstance(hit[key], int) for key in ("chunk_id", "document_id", "source_id"))
+        assert isinstance(hit["score"], float)
+        assert hit["source_id"] == wiki.pk
+    top = body["results"][0]
+    deploy = wiki.documents.get(external_id="deploy.md")
+    assert (top["document_id"], top["document_title"]) == (deploy.pk, "Deploying")
+    assert top["uri"] == deploy.uri
+    assert "three waves" in top["text"]
+
+
+def test_results_are_ordered_by_descending_score(api, alice, grant, synced):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    scores = [hit["score"] for hit in search(api(alice), "pager rotation", k=10)["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_k_defaults_to_ten_and_caps_the_number_of_results(api, alice, grant, synced):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    assert len(search(api(alice), "engineering")["results"]) == 3  # fewer than the default of 10 exist
+    assert len(search(api(alice), "engineering", k=1)["results"]) == 1
+
+
+def test_search_reports_the_active_index_version(api, alice, grant, synced):
+    from index_versions.services import index_version_active
+
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    assert search(api(alice), "deploy")["index_version"] == index_version_active().pk
+
+
+def test_results_come_only_from_granted_sources(api, alice, grant, synced):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    hits = search(api(alice), "parental leave weeks", k=10)["results"]
+    assert hits
+    assert {hit["source_id"] for hit in hits} == {wiki.pk}
+    assert all("parental" not in hit["text"].lower() for hit in hits)
+
+
+def test_group_grant_gives_results_to_members(api, make_user, grant, synced):
+    _, hr = synced
+    member = make_user("member", groups=["people"])
+    grant(hr, group="people")
+    assert {hit["source_id"] for hit in search(api(member), "parental leave")["results"]} == {hr.pk}
+
+
+def test_default_deny_no_grant_means_no_results(api, alice, synced):
+    body = search(api(alice), "parental leave")
+    assert body["results"] == []
+    assert body["index_version"] is not None  # there is an index; alice may read none of it
+
+
+def test_staff_without_grant_gets_no_results(api, staff, synced):
+    assert search(api(staff), "parental leave")["results"] == []
+
+
+def test_search_before_any_index_returns_no_results_and_no_version(api, alice, db):
+    body = search(api(alice), "anything")
+    assert (body["results"], body["index_version"]) == ([], None)
+    assert isinstance(body["took_ms"], float)
+
+
+def test_query_is_trimmed_before_search(api, alice, grant, synced):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    padded = search(api(alice), "   pager rotation \n", k=2)["results"]
+    plain = search(api(alice), "pager rotation", k=2)["results"]
+    assert [h["chunk_id"] for h in padded] == [h["chunk_id"] for h in plain]
+
+
+@pytest.mark.parametrize("k", [1, 10])
+def test_search_runs_a_fixed_number_of_sql_queries(api, make_user, grant, synced, django_assert_num_queries, k):
+    """The budget holds however many hits come back and however many groups grant access."""
+    wiki, hr = synced
+    member = make_user("member", groups=["people", "eng", "ops"])
+    grant(wiki, user=member)
+    grant(hr, group="people")
+    grant(hr, group="eng")
+    client = api(member)
+    search(client, "warm up the embedding model")
+    with django_assert_num_queries(SEARCH_QUERIES):
+        body = search(client, "parental leave and deploys", k=k)
+    assert len(body["results"]) == min(k, 4)
