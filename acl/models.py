@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -36,19 +37,111 @@ class SourceGrant(models.Model):
         return f"{self.user or self.group} may read {self.source}"
 
 
+class DocumentAccessList(models.Model):
+    """The source system's own list of who may read one document.
+
+    A document without a row has no list (the source grant alone decides); a row
+    with no principals means nobody. Principals are kept as the source names them,
+    normalised (see :func:`acl.services.principal_normalise`), and matched against
+    usernames, emails and group names at query time, so users and groups created
+    or renamed later match on the next query and unknown names match nobody.
+    """
+
+    document = models.OneToOneField(
+        "sources.Document", on_delete=models.CASCADE, primary_key=True, related_name="access_list"
+    )
+    principals = ArrayField(models.CharField(max_length=320), default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"access list of document {self.document_id}: {', '.join(self.principals) or 'nobody'}"
+
+
+class ServiceAccount(models.Model):
+    """An internal application calling the API with keys.
+
+    It acts as its own ``user`` (not staff, no password), which grants can name like
+    any user; with ``may_act_on_behalf`` it may instead send ``X-On-Behalf-Of`` and
+    run a request with that user's visibility.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account")
+    may_act_on_behalf = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ApiKey(models.Model):
+    """A service account's key. Only a SHA-256 of the key is stored; ``prefix`` identifies it in lists."""
+
+    service_account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.service_account} key {self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
 class AuditEvent(models.Model):
-    """Who did what, when, to what: grant changes, activations, syncs."""
+    """Who did what, when, to what: searches, grant and membership changes, keys, activations, purges.
+
+    ``actor`` is the user whose rights the request ran with; ``service_account`` the
+    internal app that made the call, if any (acting on behalf of ``actor``).
+    """
+
+    class Action(models.TextChoices):
+        SEARCH = "search", "Search"
+        GRANT_CREATE = "grant.create", "Grant created"
+        GRANT_DELETE = "grant.delete", "Grant deleted"
+        GROUP_CREATE = "group.create", "Group created"
+        MEMBERSHIP_ADD = "group.member_add", "Member added"
+        MEMBERSHIP_REMOVE = "group.member_remove", "Member removed"
+        ACCESS_LIST_SET = "access_list.set", "Document access list changed"
+        SERVICE_ACCOUNT_CREATE = "service_account.create", "Service account created"
+        KEY_CREATE = "api_key.create", "API key created"
+        KEY_ROTATE = "api_key.rotate", "API key rotated"
+        KEY_REVOKE = "api_key.revoke", "API key revoked"
+        ACTIVATE = "index_version.activate", "Index version activated"
+        PURGE = "audit.purge", "Audit purged"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    service_account = models.ForeignKey(
+        ServiceAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     action = models.CharField(max_length=64)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Searches: which version answered and how many hits came back.
+    index_version = models.PositiveBigIntegerField(null=True, blank=True)
+    result_count = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["action", "created_at"], name="auditevent_action_created")]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"

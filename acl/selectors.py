@@ -1,33 +1,131 @@
 """The one visibility filter. Every read path that returns content goes through it.
 
-``visible_source_ids`` is the single definition of "which sources may this user
-read"; ORM reads use it as a subquery, and raw SQL (vector search) embeds the very
-same query via :func:`visibility_condition`, so the rule cannot drift between them.
-Staff and superuser status grant nothing here: access comes from grants only.
+:func:`visibility_condition` is the single definition of "may this user read the
+document D of source S": the user (or a group they are in, the everyone group
+included) holds a grant on S, and D either has no access list from its source
+system or names the user, their email or one of their groups. Raw SQL (the vector
+search) embeds it directly; ORM reads filter with :class:`VisibleTo`, which
+compiles to the very same SQL, so the rule cannot drift between them.
+
+Nothing here is cached or versioned: grants, memberships and access lists are
+read inside the query itself, so a change applies to the next query, in every
+index version. Staff and superuser status grant nothing here.
 """
 
-from django.contrib.auth.models import Group
-from django.db.models import Q, QuerySet
+import hmac
 
-from acl.models import SourceGrant
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import BooleanField, Expression, F, Q, QuerySet
+
+from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
+
+
+def _may_read_anything(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def principal_group_ids(*, user) -> QuerySet:
+    """Ids of the groups ``user`` is in; every active user is in the everyone group (``ACL_EVERYONE_GROUP``)."""
+    if not _may_read_anything(user):
+        return Group.objects.none().values("pk")
+    memberships = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
+    in_group = Q(pk__in=memberships)
+    if settings.ACL_EVERYONE_GROUP:
+        in_group |= Q(name=settings.ACL_EVERYONE_GROUP)
+    return Group.objects.filter(in_group).values("pk")
 
 
 def visible_source_ids(*, user) -> QuerySet:
-    """Ids of the sources ``user`` holds a grant for, directly or through a group."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    """Ids of the sources ``user`` holds a grant for, directly or through a group.
+
+    Source level only: documents with an access list need :func:`visibility_condition`.
+    """
+    if not _may_read_anything(user):
         return SourceGrant.objects.none().values("source_id")
-    return SourceGrant.objects.filter(
-        Q(user_id=user.pk) | Q(group_id__in=Group.objects.filter(user__id=user.pk).values("pk"))
-    ).values("source_id")
+    return SourceGrant.objects.filter(Q(user_id=user.pk) | Q(group_id__in=principal_group_ids(user=user))).values(
+        "source_id"
+    )
 
 
-def visibility_condition(*, user, source_column: str) -> tuple[str, tuple]:
-    """SQL ``<source_column> IN (...)`` with its params, for queries written in SQL."""
-    queryset = visible_source_ids(user=user)
-    if queryset.query.is_empty():
-        return "FALSE", ()
-    sql, params = queryset.query.sql_with_params()
-    return f"{source_column} IN ({sql})", tuple(params)
+def _principal_names_sql(user) -> tuple[str, list]:
+    """SQL for the array of names that identify ``user`` in a source's access list.
+
+    The username and the email (lowercased), bare and as ``user:…``, and every group
+    name, bare and as ``group:…`` (see :func:`acl.services.principal_normalise`).
+    An empty email yields ``''`` and ``'user:'``, which no stored principal equals.
+    """
+    User = get_user_model()
+    groups_sql, groups_params = principal_group_ids(user=user).query.sql_with_params()
+    sql = f"""ARRAY(
+            SELECT unnest(ARRAY[u.username, 'user:' || u.username, lower(u.email), 'user:' || lower(u.email)])
+            FROM {User._meta.db_table} u WHERE u.id = %s
+            UNION ALL
+            SELECT unnest(ARRAY[g.name, 'group:' || g.name])
+            FROM {Group._meta.db_table} g WHERE g.id IN ({groups_sql})
+        )::varchar[]"""
+    return sql, [user.pk, *groups_params]
+
+
+def visibility_condition(*, user, source_column: str, document_column: str) -> tuple[str, list]:
+    """SQL condition "``user`` may read the document in ``document_column`` of the source in ``source_column``".
+
+    Returns ``(sql, params)`` to AND into a WHERE clause::
+
+        <source_column> IN (<sources granted to the user or their groups>)
+        AND NOT EXISTS (SELECT 1 FROM acl_documentaccesslist dal
+                        WHERE dal.document_id = <document_column>
+                          AND NOT dal.principals && <the user's names>)
+
+    Both subqueries are uncorrelated with the candidate row except for the
+    primary-key probe into the access lists, so PostgreSQL runs them once per query
+    (hashed subplan / init plan) and checks each row in constant time.
+    """
+    if not _may_read_anything(user):
+        return "FALSE", []
+    sources_sql, sources_params = visible_source_ids(user=user).query.sql_with_params()
+    names_sql, names_params = _principal_names_sql(user)
+    sql = f"""({source_column} IN ({sources_sql})
+        AND NOT EXISTS (
+            SELECT 1 FROM {DocumentAccessList._meta.db_table} dal
+            WHERE dal.document_id = {document_column} AND NOT (dal.principals && {names_sql})
+        ))"""
+    return sql, [*sources_params, *names_params]
+
+
+class VisibleTo(Expression):
+    """ORM form of :func:`visibility_condition`: ``Document.objects.filter(VisibleTo(user))``.
+
+    ``source`` and ``document`` name the row's source id and document id (any ORM
+    path, e.g. ``revision__document__source_id``); the compiled SQL is exactly
+    :func:`visibility_condition` over those columns.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, user, *, source: str = "source_id", document: str = "id"):
+        super().__init__(output_field=BooleanField())
+        self.user = user
+        self.source = F(source)
+        self.document = F(document)
+
+    def get_source_expressions(self):
+        return [self.source, self.document]
+
+    def set_source_expressions(self, exprs):
+        self.source, self.document = exprs
+
+    def as_sql(self, compiler, connection):
+        source_sql, source_params = compiler.compile(self.source)
+        document_sql, document_params = compiler.compile(self.document)
+        if source_params or document_params:
+            raise ValueError("VisibleTo takes column references, not expressions with parameters.")
+        return visibility_condition(user=self.user, source_column=source_sql, document_column=document_sql)
+
+
+# --- administration reads -----------------------------------------------------------------
 
 
 def grant_list(*, user) -> QuerySet[SourceGrant]:
@@ -35,4 +133,50 @@ def grant_list(*, user) -> QuerySet[SourceGrant]:
     grants = SourceGrant.objects.select_related("source", "user", "group")
     if user.is_staff:
         return grants
-    return grants.filter(Q(user_id=user.pk) | Q(group__user__id=user.pk)).distinct()
+    return grants.filter(Q(user_id=user.pk) | Q(group_id__in=principal_group_ids(user=user)))
+
+
+def group_list(*, user) -> QuerySet[Group]:
+    """Staff see every group; anyone else the groups they are in."""
+    if user.is_staff:
+        return Group.objects.order_by("name")
+    return Group.objects.filter(pk__in=principal_group_ids(user=user)).order_by("name")
+
+
+def group_member_list(*, group: Group) -> QuerySet:
+    """Internal/staff: explicit members (the everyone group's implicit members are not listed)."""
+    return group.user_set.order_by("username")
+
+
+def service_account_list() -> QuerySet[ServiceAccount]:
+    """Internal/staff: service accounts with their keys (prefixes only)."""
+    return ServiceAccount.objects.select_related("user").prefetch_related("keys")
+
+
+def api_key_list(*, service_account: ServiceAccount) -> QuerySet[ApiKey]:
+    return service_account.keys.all()
+
+
+def api_key_check(*, raw_key: str) -> ApiKey | None:
+    """The active key ``raw_key`` stands for, or ``None``; compares hashes in constant time."""
+    from acl.services import api_key_hash, api_key_split
+
+    parts = api_key_split(raw_key)
+    if parts is None:
+        return None
+    key = (
+        ApiKey.objects.select_related("service_account__user").filter(prefix=parts[0], revoked_at__isnull=True).first()
+    )
+    if key is None or not hmac.compare_digest(key.key_hash, api_key_hash(raw_key)):
+        return None
+    return key
+
+
+def audit_event_list(*, action: str | None = None, actor_id: int | None = None) -> QuerySet[AuditEvent]:
+    """Internal/staff: the audit trail, newest first."""
+    events = AuditEvent.objects.select_related("actor", "service_account")
+    if action:
+        events = events.filter(action=action)
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    return events

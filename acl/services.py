@@ -1,23 +1,91 @@
-"""Writes on access control: grants and the audit trail."""
+"""Writes on access control: grants, groups, document access lists, service accounts, keys, the audit trail."""
 
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import status
 
-from acl.models import AuditEvent, SourceGrant
+from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
 from ragplatform.errors import ApplicationError
 
+# --- audit ----------------------------------------------------------------------------------
 
-def audit_record(*, actor, action: str, target: str = "", details: dict | None = None) -> AuditEvent:
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    target: str = "",
+    details: dict | None = None,
+    service_account: ServiceAccount | None = None,
+    index_version: int | None = None,
+    result_count: int | None = None,
+) -> AuditEvent:
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
+        service_account=service_account,
         action=action,
         target=target[:200],
         details=details or {},
+        index_version=index_version,
+        result_count=result_count,
     )
 
 
+class QueryTextRetention:
+    KEEP, REDACT, DROP = "keep", "redact", "drop"
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"\d[\d\s./:-]*\d|\d")
+
+
+def query_text_retained(text: str) -> str | None:
+    """The query text as the ``AUDIT_QUERY_TEXT`` setting says to keep it: as is, redacted, or not at all.
+
+    Redaction masks emails and every run of digits (phone, account, ticket
+    numbers); an unknown setting drops the text, the safe side.
+    """
+    mode = settings.AUDIT_QUERY_TEXT
+    if mode == QueryTextRetention.KEEP:
+        return text
+    if mode == QueryTextRetention.REDACT:
+        return _NUMBER.sub("[number]", _EMAIL.sub("[email]", text))
+    return None
+
+
 @transaction.atomic
-def grant_create(*, source, user=None, group=None, actor=None) -> SourceGrant:
+def audit_purge(*, older_than_days: int | None = None, actor=None) -> int:
+    """Delete audit events older than ``older_than_days`` (default ``AUDIT_RETENTION_DAYS``).
+
+    The purge itself is recorded, so the trail shows that and when it was cut.
+    """
+    days = settings.AUDIT_RETENTION_DAYS if older_than_days is None else older_than_days
+    if days < 0:
+        raise ApplicationError("Retention must be zero or more days.", details={"older_than_days": ["must be >= 0"]})
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.PURGE,
+        details={"older_than_days": days, "cutoff": cutoff.isoformat(), "deleted": deleted},
+        result_count=deleted,
+    )
+    return deleted
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def grant_create(*, source, user=None, group=None, actor=None, service_account=None) -> SourceGrant:
     if (user is None) == (group is None):
         raise ApplicationError(
             "Give exactly one of user or group.", details={"non_field_errors": ["exactly one of user or group"]}
@@ -35,7 +103,8 @@ def grant_create(*, source, user=None, group=None, actor=None) -> SourceGrant:
         ) from None
     audit_record(
         actor=actor,
-        action="grant.create",
+        service_account=service_account,
+        action=AuditEvent.Action.GRANT_CREATE,
         target=f"source:{source.pk}",
         details={"grant": grant.pk, "user": user and user.pk, "group": group and group.pk},
     )
@@ -43,11 +112,210 @@ def grant_create(*, source, user=None, group=None, actor=None) -> SourceGrant:
 
 
 @transaction.atomic
-def grant_delete(*, grant: SourceGrant, actor=None) -> None:
+def grant_delete(*, grant: SourceGrant, actor=None, service_account=None) -> None:
     audit_record(
         actor=actor,
-        action="grant.delete",
+        service_account=service_account,
+        action=AuditEvent.Action.GRANT_DELETE,
         target=f"source:{grant.source_id}",
         details={"grant": grant.pk, "user": grant.user_id, "group": grant.group_id},
     )
     grant.delete()
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def group_create(*, name: str, actor=None) -> Group:
+    try:
+        with transaction.atomic():
+            group = Group.objects.create(name=name)
+    except IntegrityError:
+        existing = Group.objects.get(name=name)
+        raise ApplicationError(
+            f"A group named {name!r} already exists.",
+            code="duplicate",
+            details={"id": existing.pk},
+            status_code=status.HTTP_409_CONFLICT,
+        ) from None
+    audit_record(actor=actor, action=AuditEvent.Action.GROUP_CREATE, target=f"group:{group.pk}", details={"name": name})
+    return group
+
+
+@transaction.atomic
+def group_member_add(*, group: Group, user, actor=None) -> None:
+    """Add ``user`` to ``group``; effective on the next query (visibility reads membership live)."""
+    group.user_set.add(user)
+    audit_record(
+        actor=actor, action=AuditEvent.Action.MEMBERSHIP_ADD, target=f"group:{group.pk}", details={"user": user.pk}
+    )
+
+
+@transaction.atomic
+def group_member_remove(*, group: Group, user, actor=None) -> None:
+    group.user_set.remove(user)
+    audit_record(
+        actor=actor, action=AuditEvent.Action.MEMBERSHIP_REMOVE, target=f"group:{group.pk}", details={"user": user.pk}
+    )
+
+
+# --- document access lists ------------------------------------------------------------------
+
+
+def principal_normalise(name: str) -> str:
+    """How a principal from a source's access list is stored and matched.
+
+    ``user:NAME`` and ``group:NAME`` pin the kind; a bare name matches a username,
+    an email or a group name. Emails compare case-insensitively, usernames and
+    group names exactly (``Alice`` is not ``alice``). Returns ``""`` for nothing.
+    """
+    name = name.strip()
+    kind, sep, rest = name.partition(":")
+    if sep and kind.lower() in {"user", "group"}:
+        rest = rest.strip()
+        if not rest:
+            return ""
+        return f"{kind.lower()}:{rest.lower() if '@' in rest else rest}"
+    return name.lower() if "@" in name else name
+
+
+@transaction.atomic
+def document_access_list_set(*, document, principals: list[str] | tuple[str, ...] | None) -> None:
+    """Record the source system's access list of ``document``; ``None`` means it has none.
+
+    An empty list means nobody may read the document. The change applies to the
+    next query in every index version: lists belong to the document, not to a
+    revision, so a rollback cannot bring back an old list.
+    """
+    if principals is None:
+        deleted, _ = DocumentAccessList.objects.filter(document=document).delete()
+        if deleted:
+            _access_list_audit(document, None)
+        return
+    normalised = sorted({p for p in (principal_normalise(name) for name in principals) if p})
+    current = DocumentAccessList.objects.filter(document=document).values_list("principals", flat=True).first()
+    if current is not None and sorted(current) == normalised:
+        return  # a sync that finds the same list writes nothing
+    DocumentAccessList.objects.update_or_create(document=document, defaults={"principals": normalised})
+    _access_list_audit(document, normalised)
+
+
+def _access_list_audit(document, principals) -> None:
+    audit_record(
+        actor=None,
+        action=AuditEvent.Action.ACCESS_LIST_SET,
+        target=f"document:{document.pk}",
+        details={"source": document.source_id, "principals": principals},
+    )
+
+
+# --- service accounts and keys ----------------------------------------------------------------
+
+_KEY_PREFIX_BYTES = 6
+
+
+def api_key_hash(raw_key: str) -> str:
+    # Keys carry 256 random bits: a plain SHA-256 cannot be brute-forced, and it keeps
+    # the per-request check cheap (a password hasher would cost ~100 ms a request).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_split(raw_key: str) -> tuple[str, str] | None:
+    """``rag_<prefix>_<secret>`` -> ``(prefix, secret)``, or ``None`` if it has another form."""
+    parts = raw_key.split("_", 2)  # the secret may itself contain "_"
+    if len(parts) != 3 or parts[0] != "rag" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+@transaction.atomic
+def service_account_create(*, name: str, may_act_on_behalf: bool = False, actor=None) -> ServiceAccount:
+    User = get_user_model()
+    if ServiceAccount.objects.filter(name=name).exists() or User.objects.filter(username=f"svc-{name}").exists():
+        raise ApplicationError(
+            f"A service account named {name!r} already exists.",
+            code="duplicate",
+            details={"name": ["already exists"]},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    user = User(username=f"svc-{name}", is_staff=False, is_superuser=False)
+    user.set_unusable_password()  # it authenticates with keys only
+    try:
+        with transaction.atomic():
+            user.save()
+            account = ServiceAccount.objects.create(
+                name=name, user=user, may_act_on_behalf=may_act_on_behalf, created_by=actor
+            )
+    except IntegrityError:
+        raise ApplicationError(
+            f"A service account named {name!r} already exists.",
+            code="duplicate",
+            details={"name": ["already exists"]},
+            status_code=status.HTTP_409_CONFLICT,
+        ) from None
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.SERVICE_ACCOUNT_CREATE,
+        target=f"service_account:{account.pk}",
+        details={"name": name, "may_act_on_behalf": may_act_on_behalf},
+    )
+    return account
+
+
+def _api_key_new(*, service_account: ServiceAccount, actor) -> tuple[ApiKey, str]:
+    prefix = secrets.token_hex(_KEY_PREFIX_BYTES)
+    raw_key = f"rag_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        service_account=service_account, prefix=prefix, key_hash=api_key_hash(raw_key), created_by=actor
+    )
+    return key, raw_key
+
+
+@transaction.atomic
+def api_key_create(*, service_account: ServiceAccount, actor=None) -> tuple[ApiKey, str]:
+    """A new key for ``service_account``; returns it with the raw key, which is never shown again."""
+    key, raw_key = _api_key_new(service_account=service_account, actor=actor)
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.KEY_CREATE,
+        target=f"service_account:{service_account.pk}",
+        details={"key": key.pk, "prefix": key.prefix},
+    )
+    return key, raw_key
+
+
+@transaction.atomic
+def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
+    """Revoke ``key`` and issue its replacement, in one step."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is not None:
+        raise ApplicationError(
+            "This key is revoked; create a new one instead.", code="revoked", status_code=status.HTTP_409_CONFLICT
+        )
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    new_key, raw_key = _api_key_new(service_account=key.service_account, actor=actor)
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.KEY_ROTATE,
+        target=f"service_account:{key.service_account_id}",
+        details={"key": new_key.pk, "prefix": new_key.prefix, "replaces": key.pk},
+    )
+    return new_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
+    """Revoke ``key``: the next request with it is refused. Revoking twice changes nothing."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.KEY_REVOKE,
+            target=f"service_account:{key.service_account_id}",
+            details={"key": key.pk, "prefix": key.prefix},
+        )
+    return key

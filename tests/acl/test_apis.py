@@ -174,3 +174,129 @@ def test_revoked_grant_also_hides_the_source_and_its_documents(api, staff, alice
     api(staff).delete(f"/api/v1/grants/{hr_grant.pk}")
     assert api(alice).get(f"/api/v1/sources/{hr.pk}").status_code == 404
     assert api(alice).get(f"/api/v1/documents/{document.pk}").status_code == 404
+
+
+# --- groups and membership ------------------------------------------------------------------
+
+
+def test_staff_creates_a_group_and_manages_its_members(api, staff, alice):
+    client = api(staff)
+    response = client.post("/api/v1/groups", {"name": "eng"}, format="json")
+    assert response.status_code == 201, response.content
+    group_id = response.json()["id"]
+    assert client.post("/api/v1/groups", {"name": "eng"}, format="json").status_code == 409
+    assert client.post(f"/api/v1/groups/{group_id}/members", {"user": alice.pk}, format="json").status_code == 201
+    assert [m["username"] for m in page(client.get(f"/api/v1/groups/{group_id}/members"))] == ["alice"]
+    assert client.delete(f"/api/v1/groups/{group_id}/members/{alice.pk}").status_code == 204
+    assert client.delete(f"/api/v1/groups/{group_id}/members/{alice.pk}").status_code == 404
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["group.create", "group.member_add", "group.member_remove"]
+
+
+def test_non_staff_see_only_their_own_groups_and_cannot_manage_them(api, make_user):
+    member = make_user("member", groups=["eng"])
+    make_user("other", groups=["sales"])
+    eng = Group.objects.get(name="eng")
+    assert [g["name"] for g in page(api(member).get("/api/v1/groups"))] == ["eng"]
+    assert api(member).post("/api/v1/groups", {"name": "x"}, format="json").status_code == 403
+    assert api(member).get(f"/api/v1/groups/{eng.pk}/members").status_code == 403
+    assert api(member).post(f"/api/v1/groups/{eng.pk}/members", {"user": member.pk}, format="json").status_code == 403
+    assert api(member).delete(f"/api/v1/groups/{eng.pk}/members/{member.pk}").status_code == 403
+
+
+def test_removing_a_member_hides_the_groups_sources_on_next_search(api, staff, make_user, grant, synced):
+    _, hr = synced
+    member = make_user("member", groups=["people"])
+    grant(hr, group="people")
+    assert search_sources(api(member), "parental leave") == {hr.pk}
+    people = Group.objects.get(name="people")
+    assert api(staff).delete(f"/api/v1/groups/{people.pk}/members/{member.pk}").status_code == 204
+    assert search_sources(api(member), "parental leave") == set()
+
+
+# --- service accounts and keys --------------------------------------------------------------
+
+
+def test_staff_creates_a_service_account_and_a_key_shown_once(api, staff):
+    client = api(staff)
+    created = client.post("/api/v1/service-accounts", {"name": "chatbot", "may_act_on_behalf": True}, format="json")
+    assert created.status_code == 201, created.content
+    account = created.json()
+    assert (account["name"], account["may_act_on_behalf"], account["keys"]) == ("chatbot", True, [])
+    key = client.post(f"/api/v1/service-accounts/{account['id']}/keys")
+    assert key.status_code == 201
+    body = key.json()
+    assert set(body) == {"id", "prefix", "key", "created_at"} and body["prefix"] in body["key"]
+    listed = page(client.get(f"/api/v1/service-accounts/{account['id']}/keys"))
+    assert listed == [
+        {"id": body["id"], "prefix": body["prefix"], "created_at": body["created_at"], "revoked_at": None}
+    ]
+    accounts = page(client.get("/api/v1/service-accounts"))
+    assert body["key"] not in str(accounts) and accounts[0]["keys"][0]["prefix"] == body["prefix"]
+
+
+def test_staff_rotates_and_revokes_keys(api, staff):
+    client = api(staff)
+    account = client.post("/api/v1/service-accounts", {"name": "chatbot"}, format="json").json()
+    first = client.post(f"/api/v1/service-accounts/{account['id']}/keys").json()
+    rotated = client.post(f"/api/v1/service-accounts/{account['id']}/keys/{first['id']}/rotate")
+    assert rotated.status_code == 201
+    second = rotated.json()
+    assert second["key"] != first["key"]
+    assert client.post(f"/api/v1/service-accounts/{account['id']}/keys/{first['id']}/rotate").status_code == 409
+    assert client.delete(f"/api/v1/service-accounts/{account['id']}/keys/{second['id']}").status_code == 204
+    app = api()
+    for raw in (first["key"], second["key"]):
+        app.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+        assert app.get("/api/v1/sources").status_code == 401
+    assert client.delete(f"/api/v1/service-accounts/{account['id']}/keys/987654").status_code == 404
+
+
+def test_key_works_until_revoked(api, staff):
+    client = api(staff)
+    account = client.post("/api/v1/service-accounts", {"name": "chatbot"}, format="json").json()
+    key = client.post(f"/api/v1/service-accounts/{account['id']}/keys").json()
+    app = api()
+    app.credentials(HTTP_AUTHORIZATION=f"Api-Key {key['key']}")
+    assert app.get("/api/v1/sources").status_code == 200
+    client.delete(f"/api/v1/service-accounts/{account['id']}/keys/{key['id']}")
+    assert app.get("/api/v1/sources").status_code == 401
+
+
+def test_service_accounts_and_keys_are_staff_only(api, alice, staff):
+    account = api(staff).post("/api/v1/service-accounts", {"name": "chatbot"}, format="json").json()
+    client = api(alice)
+    assert client.get("/api/v1/service-accounts").status_code == 403
+    assert client.post("/api/v1/service-accounts", {"name": "x"}, format="json").status_code == 403
+    assert client.get(f"/api/v1/service-accounts/{account['id']}/keys").status_code == 403
+    assert client.post(f"/api/v1/service-accounts/{account['id']}/keys").status_code == 403
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def test_staff_reads_the_audit_trail_of_searches_with_retained_query_text(api, staff, alice, grant, synced, settings):
+    settings.AUDIT_QUERY_TEXT = "redact"
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    api(alice).post("/api/v1/search", {"query": "deploys by bob@corp.com in 2024", "k": 3}, format="json")
+    events = page(api(staff).get("/api/v1/audit?action=search"))
+    assert len(events) == 1
+    event = events[0]
+    assert (event["actor"], event["service_account"], event["result_count"]) == (alice.pk, None, 1)
+    assert event["details"]["query"] == "deploys by [email] in [number]"
+    assert page(api(staff).get(f"/api/v1/audit?actor={staff.pk}&action=search")) == []
+    assert api(staff).get("/api/v1/audit?action=nonsense").status_code == 400
+
+
+def test_audit_is_staff_only(api, alice):
+    assert api(alice).get("/api/v1/audit").status_code == 403
+    assert api(alice).post("/api/v1/audit/purge", {}, format="json").status_code == 403
+
+
+def test_staff_purges_the_audit_trail(api, staff):
+    AuditEvent.objects.create(action="search")
+    response = api(staff).post("/api/v1/audit/purge", {"older_than_days": 0}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"deleted": 1}
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["audit.purge"]
