@@ -1,15 +1,25 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from index_versions import selectors, services
-from index_versions.serializers import IndexVersionOutputSerializer
-from ragplatform.permissions import IsStaff
+from index_versions.serializers import (
+    DiffOutputSerializer,
+    DiffQuerySerializer,
+    IndexVersionOutputSerializer,
+    PinInputSerializer,
+    RebuildInputSerializer,
+    RevertInputSerializer,
+)
+from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
+from sources.selectors import source_list
 
 
 class IndexVersionListApi(GenericAPIView):
+    permission_classes = [ReadAnyWriteStaff]
     serializer_class = IndexVersionOutputSerializer
 
     def get_queryset(self):
@@ -19,6 +29,23 @@ class IndexVersionListApi(GenericAPIView):
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(IndexVersionOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=RebuildInputSerializer,
+        responses={202: IndexVersionOutputSerializer},
+        summary="Build a complete new version under another pipeline, in the background; not activated",
+    )
+    def post(self, request):
+        serializer = RebuildInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        base = services.pipeline_for_sync()
+        pipeline = services.pipeline_get_or_create(
+            max_words=serializer.validated_data.get("max_words", base.chunker["max_words"]),
+            overlap_words=serializer.validated_data.get("overlap_words", base.chunker["overlap_words"]),
+            embedding_model=serializer.validated_data.get("embedding_model", base.embedding_model),
+        )
+        version = services.index_version_rebuild(pipeline=pipeline, actor=request.user)
+        return Response(IndexVersionOutputSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
 class IndexVersionDetailApi(APIView):
@@ -36,3 +63,47 @@ class IndexVersionActivateApi(APIView):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         version = services.index_version_activate(version=version, actor=request.user, reason="api")
         return Response(IndexVersionOutputSerializer(version).data)
+
+
+class IndexVersionPinApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=PinInputSerializer, responses=IndexVersionOutputSerializer, summary="Pin (or unpin)")
+    def post(self, request, version_id):
+        version = get_object_or_404(selectors.index_version_list(), pk=version_id)
+        serializer = PinInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.index_version_pin(version=version, actor=request.user, **serializer.validated_data)
+        return Response(IndexVersionOutputSerializer(version).data)
+
+
+class IndexVersionDiffApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("against", int, required=True, description="the version to compare with")],
+        responses=DiffOutputSerializer,
+        summary="Documents added, removed and changed relative to another version",
+    )
+    def get(self, request, version_id):
+        query = DiffQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        version = get_object_or_404(selectors.index_version_list(), pk=version_id)
+        against = get_object_or_404(selectors.index_version_list(), pk=query.validated_data["against"])
+        diff = selectors.index_version_diff(version=version, against=against, user=request.user)
+        return Response(DiffOutputSerializer(diff).data)
+
+
+class SourceRevertApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=RevertInputSerializer,
+        responses={201: IndexVersionOutputSerializer},
+        summary="Restore one source as it was in a version: a new active version, nothing re-embedded",
+    )
+    def post(self, request, source_id):
+        source = get_object_or_404(source_list(user=request.user), pk=source_id)
+        serializer = RevertInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = get_object_or_404(selectors.index_version_list(), pk=serializer.validated_data["version"])
+        new_version = services.index_version_revert_source(source=source, version=version, actor=request.user)
+        return Response(IndexVersionOutputSerializer(new_version).data, status=status.HTTP_201_CREATED)

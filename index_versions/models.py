@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
@@ -60,7 +62,12 @@ class IndexVersion(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="versions")
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     note = models.CharField(max_length=500, blank=True)
+    # Retention never deletes a pinned version.
+    pinned = models.BooleanField(default=False)
     counts = models.JSONField(default=dict, blank=True)
+    # {source id: hash of its (document, revision) pairs}: which sources differ between
+    # two versions is a comparison of these, not of every membership row.
+    source_fingerprints = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -113,12 +120,21 @@ class Chunk(models.Model):
     section = models.CharField(max_length=1000, blank=True)
     text = models.TextField()
     embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
+    # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the section path
+    # (weight A) and the text (weight B), so no write path has to maintain it.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("section", weight="A", config="english")
+        + SearchVector("text", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["revision_id", "ordinal"]
         constraints = [
             models.UniqueConstraint(fields=["revision", "pipeline", "ordinal"], name="chunk_unique_position"),
         ]
+        indexes = [GinIndex(fields=["search_vector"], name="chunk_search_vector_gin")]
 
     def __str__(self):
         return f"chunk {self.ordinal} of revision {self.revision_id}"
@@ -128,7 +144,8 @@ class Activation(models.Model):
     """Every switch of the active version: who, when, from, to."""
 
     from_version = models.ForeignKey(IndexVersion, on_delete=models.SET_NULL, null=True, related_name="+")
-    to_version = models.ForeignKey(IndexVersion, on_delete=models.CASCADE, related_name="activations")
+    # SET_NULL: the record outlives versions deleted by retention.
+    to_version = models.ForeignKey(IndexVersion, on_delete=models.SET_NULL, null=True, related_name="activations")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,4 +14,50 @@ class IndexVersionOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IndexVersion
-        fields = ["id", "state", "created_at", "ready_at", "activated_at", "parent", "pipeline", "counts", "note"]
+        fields = [
+            "id",
+            "state",
+            "created_at",
+            "ready_at",
+            "activated_at",
+            "parent",
+            "pipeline",
+            "counts",
+            "note",
+            "pinned",
+        ]
+
+
+class PinInputSerializer(serializers.Serializer):
+    pinned = serializers.BooleanField(default=True)
+
+
+class RevertInputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+class RebuildInputSerializer(serializers.Serializer):
+    """A new pipeline; omitted settings are taken from the active version's pipeline."""
+
+    max_words = serializers.IntegerField(min_value=16, max_value=2048, required=False)
+    overlap_words = serializers.IntegerField(min_value=0, max_value=1024, required=False)
+    embedding_model = serializers.CharField(max_length=500, required=False)
+
+
+class DiffQuerySerializer(serializers.Serializer):
+    against = serializers.IntegerField(min_value=1)
+
+
+class DiffEntrySerializer(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    source_id = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class DiffOutputSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    against = serializers.IntegerField()
+    added = DiffEntrySerializer(many=True)
+    removed = DiffEntrySerializer(many=True)
+    changed = DiffEntrySerializer(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField())

@@ -10,4 +10,7 @@ urlpatterns = [
         apis.IndexVersionActivateApi.as_view(),
         name="index-version-activate",
     ),
+    path("index-versions/<int:version_id>/pin", apis.IndexVersionPinApi.as_view(), name="index-version-pin"),
+    path("index-versions/<int:version_id>/diff", apis.IndexVersionDiffApi.as_view(), name="index-version-diff"),
+    path("sources/<int:source_id>/revert", apis.SourceRevertApi.as_view(), name="source-revert"),
 ]
