@@ -8,11 +8,20 @@ class Source(models.Model):
 
     class Kind(models.TextChoices):
         FOLDER = "folder", "Folder"
+        UPLOAD = "upload", "Uploaded files"
+        GIT = "git", "Git repository"
+        HTTP = "http", "Website"
+        TICKETS = "tickets", "Tickets / FAQ export"
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     config = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
+    # Scheduled syncs (Celery beat): every N minutes when set, unless paused.
+    sync_interval_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # A rollback or revert pauses the schedule so the next sync does not silently undo it.
+    sync_paused_at = models.DateTimeField(null=True, blank=True)
+    sync_paused_reason = models.CharField(max_length=200, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -22,6 +31,10 @@ class Source(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def sync_paused(self) -> bool:
+        return self.sync_paused_at is not None
 
 
 class Document(models.Model):
@@ -37,6 +50,11 @@ class Document(models.Model):
     uri = models.CharField(max_length=2048)
     content_hash = models.CharField(max_length=64)
     modified_at = models.DateTimeField(null=True, blank=True)
+    # A compliance purge keeps only this tombstone, so a later sync cannot bring the content back.
+    purged_at = models.DateTimeField(null=True, blank=True)
+    purged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -59,6 +77,8 @@ class DocumentRevision(models.Model):
     uri = models.CharField(max_length=2048)
     content = models.TextField()
     modified_at = models.DateTimeField(null=True, blank=True)
+    # The source system's own version of this content (a Git commit), where it has one.
+    version = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -71,6 +91,14 @@ class DocumentRevision(models.Model):
 
 
 class SyncJob(models.Model):
+    """One sync of a source: fetch, then parse and embed in batches, then build a version.
+
+    A long sync runs as a chain of Celery tasks, one per phase step (see
+    :func:`sources.services.sync_job_advance`); ``phase`` and the job's
+    :class:`SyncItem` rows say where it stands, so a killed worker's job is resumed
+    where it was. ``attempt`` grows on each resume: a task of an older attempt exits.
+    """
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -79,16 +107,32 @@ class SyncJob(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Phase(models.TextChoices):
+        FETCH = "fetch", "Fetching"
+        PROCESS = "process", "Parsing and embedding"
+        FINISH = "finish", "Building the index version"
+
     IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="sync_jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.FETCH)
     index_version = models.ForeignKey(
         "index_versions.IndexVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     counts = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     message = models.CharField(max_length=500, blank=True)
+    # Documents handled so far, of ``progress_total`` (known once the fetch is complete).
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    # What the batches embedded and stored so far, credited to the version the job builds.
+    embeddings_computed = models.PositiveIntegerField(default=0)
+    bytes_added = models.PositiveBigIntegerField(default=0)
+    attempt = models.PositiveIntegerField(default=0)
+    # Touched by every step; a running job without a live task and an old heartbeat is resumed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -113,3 +157,61 @@ class SyncJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status not in self.IN_FLIGHT
+
+
+class SyncItem(models.Model):
+    """One document a running sync job fetched, and what became of it.
+
+    The raw bytes of new and changed documents wait here between the fetch and the
+    batch that parses and embeds them; the rows are deleted when the job ends.
+    """
+
+    class State(models.TextChoices):
+        UNCHANGED = "unchanged", "Unchanged"
+        PENDING = "pending", "Waiting to be parsed"
+        DONE = "done", "Parsed and embedded"
+        FAILED = "failed", "Failed"
+        PURGED = "purged", "Purged (skipped)"
+
+    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=1024)
+    state = models.CharField(max_length=16, choices=State.choices)
+    content = models.BinaryField(null=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    media_type = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    uri = models.CharField(max_length=2048, blank=True)
+    modified_at = models.DateTimeField(null=True, blank=True)
+    access_list = models.JSONField(null=True, blank=True)
+    version = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    revision = models.ForeignKey(DocumentRevision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "state"], name="syncitem_job_state")]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.state})"
+
+
+class UploadedFile(models.Model):
+    """A file posted to an ``upload`` source; a new upload with the same name replaces it."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="uploaded_files")
+    name = models.CharField(max_length=255)
+    content = models.BinaryField()
+    media_type = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField()
+    content_hash = models.CharField(max_length=64)
+    uploaded_at = models.DateTimeField(auto_now=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["source_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["source", "name"], name="uploadedfile_unique_name")]
+
+    def __str__(self):
+        return self.name

@@ -1,6 +1,7 @@
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from sources.models import Document, Source, SyncJob
+from sources.models import Document, Source, SyncJob, UploadedFile
 
 
 def _has_nul(value) -> bool:
@@ -24,6 +25,7 @@ class SourceInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Source.Kind.choices)
     config = serializers.JSONField(validators=[refuse_nul_characters])
     enabled = serializers.BooleanField(default=True)
+    sync_interval_minutes = serializers.IntegerField(min_value=1, max_value=525_600, required=False, allow_null=True)
 
 
 class SourcePatchSerializer(serializers.Serializer):
@@ -31,6 +33,7 @@ class SourcePatchSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Source.Kind.choices, required=False)
     config = serializers.JSONField(required=False, validators=[refuse_nul_characters])
     enabled = serializers.BooleanField(required=False)
+    sync_interval_minutes = serializers.IntegerField(min_value=1, max_value=525_600, required=False, allow_null=True)
 
     def validate(self, attrs):
         unknown = set(self.initial_data) - set(self.fields)
@@ -42,7 +45,18 @@ class SourcePatchSerializer(serializers.Serializer):
 class SourceOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Source
-        fields = ["id", "name", "kind", "config", "enabled", "last_synced_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "config",
+            "enabled",
+            "last_synced_at",
+            "sync_interval_minutes",
+            "sync_paused",
+            "sync_paused_at",
+            "sync_paused_reason",
+        ]
 
 
 class SyncJobOutputSerializer(serializers.ModelSerializer):
@@ -64,10 +78,14 @@ class SyncJobOutputSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
 
+    @extend_schema_field(
+        inline_serializer(
+            "SyncProgress", {"done": serializers.IntegerField(), "total": serializers.IntegerField(allow_null=True)}
+        )
+    )
     def get_progress(self, job) -> dict:
-        counts = job.counts or {}
-        done = sum(counts.get(key, 0) for key in ("added", "updated", "unchanged", "failed"))
-        return {"done": done, "total": done if job.is_finished else None}
+        # ``total`` is unknown (null) until the connector has listed the whole source.
+        return {"done": job.progress_done, "total": job.progress_total}
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
@@ -76,5 +94,25 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "updated_at"]
 
 
+class DocumentPurgeOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Document
+        fields = ["id", "source", "external_id", "purged_at", "purged_by"]
+
+
 class DocumentListFilterSerializer(serializers.Serializer):
     source = serializers.IntegerField(required=False, min_value=1)
+
+
+class UploadInputSerializer(serializers.Serializer):
+    file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=100)
+
+
+class UploadedFileOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UploadedFile
+        fields = ["id", "name", "media_type", "size", "content_hash", "uploaded_at", "uploaded_by"]
+
+
+class SourcePauseInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -1,4 +1,10 @@
-"""The connector interface: one small class per source kind, registered by kind."""
+"""The connector interface: one small class per source kind, registered by kind.
+
+A connector only fetches: it yields each document's raw bytes with what the
+source system says about it. The sync hashes the bytes and parses only what is
+new or changed (see :mod:`sources.parsers`), so an unchanged document costs a
+hash and nothing more.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,12 +24,17 @@ class FetchedDocument:
     """A document as the source system gives it, before parsing."""
 
     external_id: str
+    # The source's own name for it; a title found in the content (a heading, PDF metadata) wins.
     title: str
     uri: str
-    text: str
+    content: bytes
+    # How to parse ``content``; see :func:`sources.parsers.media_type_for`.
+    media_type: str
     modified_at: datetime | None = None
     # The source system's own access list (user/group names or emails), if it has one.
     access_list: tuple[str, ...] | None = None
+    # The source system's version of the document (a Git commit), if it has one.
+    version: str = ""
     metadata: dict = field(default_factory=dict)
 
 
@@ -36,12 +47,46 @@ class FetchFailure:
 
 
 class Connector:
+    """Subclass, set ``kind``, implement both methods, and add the instance to the registry."""
+
     kind: str = ""
 
     def validate_config(self, config: dict) -> dict:
-        """Return the normalised config or raise :class:`ConfigError`."""
+        """Return the normalised config or raise :class:`ConfigError` naming the bad fields."""
         raise NotImplementedError
 
-    def fetch(self, config: dict) -> Iterator[FetchedDocument | FetchFailure]:
+    def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
         """Yield every document currently in the source (or why one could not be read)."""
         raise NotImplementedError
+
+
+# --- helpers shared by connectors --------------------------------------------------
+
+
+def require_object(config, *, allowed: set[str]) -> dict:
+    if not isinstance(config, dict):
+        raise ConfigError({"config": "must be an object"})
+    unknown = set(config) - allowed
+    if unknown:
+        raise ConfigError(dict.fromkeys(sorted(unknown), f"unknown option; allowed: {sorted(allowed)}"))
+    return config
+
+
+def glob_list(config: dict, key: str, default: list[str]) -> list[str]:
+    patterns = config.get(key, default)
+    if not isinstance(patterns, list) or not all(isinstance(p, str) and p for p in patterns):
+        raise ConfigError({key: "must be a list of glob patterns"})
+    return patterns
+
+
+def matches(relative: str, *, include: list[str], exclude: list[str]) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatch(relative, p) for p in include) and not any(fnmatch.fnmatch(relative, p) for p in exclude)
+
+
+def positive_int(config: dict, key: str, default: int, *, maximum: int) -> int:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ConfigError({key: f"must be an integer from 1 to {maximum}"})
+    return value

@@ -4,14 +4,16 @@ from pathlib import Path
 import pytest
 
 from ragplatform.errors import ApplicationError
-from sources.models import Document, Source, SyncJob
+from sources.connectors.folder import DEFAULT_INCLUDE
+from sources.models import Document, DocumentRevision, Source, SyncJob
 from sources.services import source_create, source_update, sync_job_request, sync_job_run
 
 
 def test_folder_config_is_normalised_with_default_globs(db, write_folder):
     root = write_folder("wiki", {"a.md": "text"})
     source = source_create(name="wiki", kind="folder", config={"path": str(root) + "/."})
-    assert source.config == {"path": str(root), "include": ["**/*.md", "**/*.txt", "*.md", "*.txt"], "exclude": []}
+    assert source.config == {"path": str(root), "include": DEFAULT_INCLUDE, "exclude": []}
+    assert {"**/*.md", "**/*.pdf", "**/*.docx", "**/*.html"} <= set(DEFAULT_INCLUDE)
 
 
 @pytest.mark.parametrize(
@@ -52,16 +54,16 @@ def test_bad_documents_are_reported_and_the_rest_is_synced(folder_source, sync_n
             "good.md": "# Good\n\nReadable text.",
             "empty.md": "",
             "binary.txt": b"\x00\x01\x02\x03binary",
-            "latin1.txt": "caf\xe9".encode("latin-1"),
+            "undecodable.txt": bytes(range(0x80, 0x100)) * 4,
         },
     )
     job = sync_now(source)
     assert job.status == SyncJob.Status.PARTIAL
     reasons = {error["document"]: error["reason"] for error in job.errors}
-    assert reasons.keys() == {"empty.md", "binary.txt", "latin1.txt"}
+    assert reasons.keys() == {"empty.md", "binary.txt", "undecodable.txt"}
     assert "empty" in reasons["empty.md"]
     assert "binary" in reasons["binary.txt"]
-    assert "undecodable" in reasons["latin1.txt"]
+    assert "undecodable" in reasons["undecodable.txt"]
     assert job.counts["added"] == 1 and job.counts["failed"] == 3
     assert list(Document.objects.values_list("external_id", flat=True)) == ["good.md"]
 
@@ -114,3 +116,51 @@ def test_running_a_job_twice_does_the_work_once(folder_source, sync_now):
     job = sync_now(folder_source("wiki", {"a.md": "# A\n\nText."}))
     assert sync_job_run(job_id=job.pk) is None  # a redelivered task finds the job already done
     assert SyncJob.objects.get(pk=job.pk).status == SyncJob.Status.SUCCEEDED
+
+
+# --- compliance purge ------------------------------------------------------------------
+
+
+def test_purge_removes_the_document_from_every_version_and_rollback_cannot_restore_it(
+    folder_source, sync_now, grant, alice, staff
+):
+    from acl.models import AuditEvent
+    from index_versions.models import Chunk, Embedding, IndexVersion, VersionDocument
+    from index_versions.services import index_version_activate
+    from retrieval.selectors import search
+    from sources.services import document_purge
+
+    source = folder_source(
+        "hr", {"salary.md": "# Salaries\n\nThe CEO earns 900,000 euros.", "leave.md": "# Leave\n\nTwenty weeks."}
+    )
+    grant(source, user=alice)
+    old = sync_now(source).index_version
+    Path(source.config["path"], "leave.md").write_text("# Leave\n\nTwenty-four weeks.")
+    sync_now(source)
+    salary = Document.objects.get(external_id="salary.md")
+
+    document_purge(document=salary, actor=staff)
+
+    assert not VersionDocument.objects.filter(document=salary).exists()
+    assert not Chunk.objects.filter(text__contains="900,000").exists()
+    assert not DocumentRevision.objects.filter(document=salary).exists()
+    assert Embedding.objects.count() == Chunk.objects.values("embedding").distinct().count()
+    index_version_activate(version=old, reason="rollback")  # the retired version lost it too
+    assert IndexVersion.objects.get(pk=old.pk).counts["documents"] == 1
+    assert not any("900,000" in hit.text for hit in search(user=alice, query="CEO salary", k=10).results)
+    event = AuditEvent.objects.get(action="document.purge")
+    assert event.actor == staff and old.pk in event.details["versions"]
+
+
+def test_a_purged_document_is_not_taken_in_again_by_the_next_sync(folder_source, sync_now, staff):
+    from sources.services import document_purge
+
+    source = folder_source("hr", {"salary.md": "# Salaries\n\nSecret.", "leave.md": "# Leave\n\nTwenty weeks."})
+    sync_now(source)
+    document_purge(document=Document.objects.get(external_id="salary.md"), actor=staff)
+    Path(source.config["path"], "leave.md").write_text("# Leave\n\nChanged.")
+    job = sync_now(source)
+    assert job.counts["purged"] == 1
+    assert not DocumentRevision.objects.filter(document__external_id="salary.md").exists()
+    purged = Document.objects.get(external_id="salary.md")
+    assert purged.purged_at is not None and purged.title == "(purged)" and purged.uri == ""

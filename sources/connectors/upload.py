@@ -1,0 +1,28 @@
+"""Files posted to ``POST /api/v1/sources/{id}/documents``, kept in the database."""
+
+from collections.abc import Iterator
+
+from sources.connectors.base import Connector, FetchedDocument, FetchFailure, require_object
+from sources.parsers import media_type_for
+
+
+class UploadConnector(Connector):
+    kind = "upload"
+
+    def validate_config(self, config: dict) -> dict:
+        require_object(config, allowed=set())
+        return {}
+
+    def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
+        from sources.models import UploadedFile
+
+        files = UploadedFile.objects.filter(source_id=source_id).order_by("name")
+        for upload in files.iterator(chunk_size=100):
+            yield FetchedDocument(
+                external_id=upload.name,
+                title=upload.name.rsplit(".", 1)[0],
+                uri=f"upload:{source_id}/{upload.name}",
+                content=bytes(upload.content),
+                media_type=media_type_for(upload.name, declared=upload.media_type),
+                modified_at=upload.uploaded_at,
+            )
