@@ -1,9 +1,24 @@
+import json
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retrieval import selectors
-from retrieval.serializers import SearchInputSerializer, SearchOutputSerializer
+from ragplatform.authentication import acting_service_account
+from ragplatform.permissions import IsStaff
+from retrieval import selectors, services
+from retrieval.serializers import (
+    AnswerInputSerializer,
+    AnswerOutputSerializer,
+    FeedbackExportInputSerializer,
+    FeedbackInputSerializer,
+    FeedbackOutputSerializer,
+    SearchInputSerializer,
+    SearchOutputSerializer,
+)
 
 
 class SearchApi(APIView):
@@ -15,5 +30,57 @@ class SearchApi(APIView):
     def post(self, request):
         serializer = SearchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome = selectors.search(user=request.user, **serializer.validated_data)
+        outcome = services.search_run(
+            user=request.user, service_account=acting_service_account(request), **serializer.validated_data
+        )
         return Response(SearchOutputSerializer(outcome).data)
+
+
+class AnswerApi(APIView):
+    @extend_schema(
+        request=AnswerInputSerializer,
+        responses=AnswerOutputSerializer,
+        summary="An answer to the query from the passages the caller may read, citing them as [n]",
+    )
+    def post(self, request):
+        serializer = AnswerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = services.answer_run(
+            user=request.user, service_account=acting_service_account(request), **serializer.validated_data
+        )
+        return Response(AnswerOutputSerializer(outcome).data)
+
+
+class FeedbackApi(APIView):
+    @extend_schema(
+        request=FeedbackInputSerializer,
+        responses={201: FeedbackOutputSerializer},
+        summary="Rate one of your searches or answers (up or down, with a comment)",
+    )
+    def post(self, request):
+        serializer = FeedbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        feedback = services.feedback_give(
+            user=request.user, event_id=data["id"], rating=data["rating"], comment=data["comment"]
+        )
+        return Response(FeedbackOutputSerializer(feedback).data, status=status.HTTP_201_CREATED)
+
+
+class FeedbackExportApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[FeedbackExportInputSerializer],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        summary="Staff: rated searches and answers as a JSONL evaluation or fine-tuning (chat) dataset",
+    )
+    def get(self, request):
+        serializer = FeedbackExportInputSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        rows = selectors.feedback_dataset_rows(kind=serializer.validated_data["kind"])
+        response = StreamingHttpResponse(
+            (json.dumps(row, ensure_ascii=False) + "\n" for row in rows), content_type="application/x-ndjson"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{serializer.validated_data["kind"]}.jsonl"'
+        return response

@@ -4,4 +4,7 @@ from retrieval import apis
 
 urlpatterns = [
     path("search", apis.SearchApi.as_view(), name="search"),
+    path("answer", apis.AnswerApi.as_view(), name="answer"),
+    path("feedback", apis.FeedbackApi.as_view(), name="feedback"),
+    path("feedback/export", apis.FeedbackExportApi.as_view(), name="feedback-export"),
 ]

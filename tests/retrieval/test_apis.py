@@ -2,7 +2,10 @@
 
 import pytest
 
-HIT_FIELDS = {"chunk_id", "document_id", "document_title", "source_id", "uri", "section", "text", "score"}
+HIT_FIELDS = {
+    *("chunk_id", "document_id", "document_title", "source_id", "uri", "section", "text", "score"),
+    *("modified_at", "also_in"),
+}
 WIKI = {
     "deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves.",
     "oncall.md": "# On call\n\nThe pager rotates weekly between the platform engineers.",
@@ -10,9 +13,10 @@ WIKI = {
 }
 HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 
-# Token lookup, active version, then inside the search's transaction: SAVEPOINT,
-# SET LOCAL iterative scan, set_config(ef_search), the vector query, RELEASE SAVEPOINT.
-SEARCH_QUERIES = 7
+# Token lookup, active version, then inside the search's transaction: SAVEPOINT, the
+# planner options, the bounded count of visible documents, the vector query (exact plan
+# on this small corpus), ROLLBACK TO and RELEASE SAVEPOINT; then the audit INSERT.
+SEARCH_QUERIES = 9
 
 
 @pytest.fixture
@@ -33,7 +37,7 @@ def test_search_returns_hits_with_their_document_and_source(api, alice, grant, s
     wiki, _ = synced
     grant(wiki, user=alice)
     body = search(api(alice), "how are deploys rolled out", k=3)
-    assert set(body) == {"results", "index_version", "took_ms"}
+    assert set(body) == {"id", "results", "index_version", "took_ms"}
     assert isinstance(body["took_ms"], float) and body["took_ms"] >= 0
     assert len(body["results"]) == 3
     for hit in body["results"]:
@@ -123,3 +127,34 @@ def test_search_runs_a_fixed_number_of_sql_queries(api, make_user, grant, synced
     with django_assert_num_queries(SEARCH_QUERIES):
         body = search(client, "parental leave and deploys", k=k)
     assert len(body["results"]) == min(k, 4)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_every_mode_answers_with_the_same_shape_and_the_modification_time(api, alice, grant, synced, mode):
+    wiki, _ = synced
+    grant(wiki, user=alice)
+    body = search(api(alice), "pager rotates weekly", k=2, mode=mode)
+    assert body["results"] and all(set(hit) == HIT_FIELDS for hit in body["results"])
+    assert all(hit["modified_at"] and hit["also_in"] == [] for hit in body["results"])
+    assert body["results"][0]["uri"].endswith("oncall.md")
+
+
+def test_sources_and_filters_narrow_the_search_but_never_widen_it(api, alice, grant, synced):
+    wiki, hr = synced
+    grant(wiki, user=alice)
+    client = api(alice)
+    assert search(client, "parental leave", sources=[hr.pk])["results"] == []  # not granted: still nothing
+    only_wiki = search(client, "deploys", sources=[wiki.pk], filters={"document_types": ["md"]})["results"]
+    assert only_wiki and {hit["source_id"] for hit in only_wiki} == {wiki.pk}
+    assert search(client, "deploys", filters={"document_types": ["pdf"]})["results"] == []
+    future = search(client, "deploys", filters={"modified_after": "2999-01-01T00:00:00Z"})["results"]
+    assert future == []
+
+
+@pytest.mark.parametrize(
+    "extra", [{"mode": "fuzzy"}, {"sources": ["x"]}, {"filters": {"document_types": ["../etc"]}}, {"filters": 3}]
+)
+def test_invalid_mode_or_filters_are_rejected(api, alice, db, extra):
+    response = api(alice).post("/api/v1/search", {"query": "deploy", **extra}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"]

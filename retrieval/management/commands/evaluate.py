@@ -1,0 +1,64 @@
+"""``manage.py evaluate --dataset DIR``: nDCG@10, recall@10/100 and MRR@10 per search mode."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from retrieval import evaluation
+from retrieval.selectors import SearchMode
+
+METRICS = ("nDCG@10", "recall@10", "recall@100", "MRR@10")
+
+
+class Command(BaseCommand):
+    help = (
+        "Load a BEIR dataset (corpus.jsonl, queries.jsonl, qrels.tsv) into a dedicated source and "
+        "version (built, not activated), search every judged query through the API's selector, "
+        "and print nDCG@10, recall@10, recall@100 and MRR@10 per mode."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True, help="folder of a BEIR-format dataset (read in place)")
+        parser.add_argument("--modes", default=",".join(SearchMode.ALL), help="comma-separated: hybrid,vector,keyword")
+        parser.add_argument("--limit-queries", type=int, default=None, help="evaluate only the first N queries")
+        parser.add_argument(
+            "--max-words",
+            type=int,
+            default=512,
+            help="chunk size of the evaluation pipeline (512: whole abstracts, as published figures use)",
+        )
+        parser.add_argument("--overlap-words", type=int, default=50)
+
+    def handle(self, *args, dataset, modes, limit_queries, max_words, overlap_words, **options):
+        path = Path(dataset)
+        if not (path / "corpus.jsonl").is_file() or not (path / "queries.jsonl").is_file():
+            raise CommandError(f"{path} is not a BEIR dataset: corpus.jsonl and queries.jsonl are needed")
+        modes = [mode.strip() for mode in modes.split(",") if mode.strip()]
+        unknown = set(modes) - set(SearchMode.ALL)
+        if unknown:
+            raise CommandError(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(SearchMode.ALL)}")
+        data = evaluation.dataset_read(path)
+        with tqdm(total=len(data.corpus), desc="index corpus", unit="doc") as bar:
+            version = evaluation.evaluation_corpus_load(
+                dataset=data, max_words=max_words, overlap_words=overlap_words, progress=bar.update
+            )
+        user = evaluation.evaluation_user()
+        query_ids = sorted(data.queries, key=lambda q: (len(q), q))[:limit_queries]
+        table = {}
+        for mode in modes:
+            totals = dict.fromkeys(METRICS, 0.0)
+            for query_id in tqdm(query_ids, desc=f"search {mode}", unit="query"):
+                ranked = evaluation.ranked_documents(
+                    user=user, version=version, query=data.queries[query_id], mode=mode
+                )
+                for name, value in evaluation.scores(ranked, data.qrels[query_id]).items():
+                    totals[name] += value
+            table[mode] = {name: total / max(len(query_ids), 1) for name, total in totals.items()}
+        self.stdout.write(
+            f"\n{data.name}: {len(data.corpus)} documents, {len(query_ids)} queries, index version {version.pk}\n"
+        )
+        self.stdout.write("| mode | " + " | ".join(METRICS) + " |")
+        self.stdout.write("| --- |" + " ---: |" * len(METRICS))
+        for mode, row in table.items():
+            self.stdout.write(f"| {mode} | " + " | ".join(f"{row[name]:.3f}" for name in METRICS) + " |")

@@ -1,0 +1,197 @@
+"""Search as a recorded action: run the ACL-filtered search, then write its audit event."""
+
+import dataclasses
+import time
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework import status
+
+from acl.models import AuditEvent
+from acl.services import audit_record, query_text_retained
+from index_versions.models import IndexVersion, VersionDocument
+from ragplatform.errors import ApplicationError
+from retrieval.models import Feedback
+from retrieval.selectors import NO_FILTERS, SearchFilters, SearchOutcome, search
+
+RATEABLE_ACTIONS = (AuditEvent.Action.SEARCH, "answer")
+
+
+def search_run(
+    *,
+    user,
+    query: str,
+    k: int,
+    mode: str | None = None,
+    filters: SearchFilters = NO_FILTERS,
+    service_account=None,
+) -> SearchOutcome:
+    """Search the active version as ``user`` and record who asked, for whom, and what came back.
+
+    ``user`` is the effective user (the one a service account acts for, if any);
+    ``service_account`` the app that made the call. ``mode`` defaults to
+    ``SEARCH_DEFAULT_MODE``. The audit keeps the query text as ``AUDIT_QUERY_TEXT``
+    says and the result count, never the results. Not one transaction: the search
+    is a read and the only write is one INSERT, and the query embedding should not
+    run inside an open transaction.
+    """
+    mode = mode or settings.SEARCH_DEFAULT_MODE
+    outcome = search(user=user, query=query, k=k, mode=mode, filters=filters)
+    details = {"query": query_text_retained(query), "k": k, "plan": outcome.plan, "mode": mode}
+    if filters != NO_FILTERS:
+        details["filters"] = _filters_audited(filters)
+    event = audit_record(
+        actor=user,
+        service_account=service_account,
+        action=AuditEvent.Action.SEARCH,
+        details=details,
+        index_version=outcome.index_version,
+        result_count=len(outcome.results),
+    )
+    return dataclasses.replace(outcome, id=event.pk)
+
+
+def _filters_audited(filters: SearchFilters) -> dict:
+    return {
+        "sources": list(filters.sources),
+        "modified_after": filters.modified_after and filters.modified_after.isoformat(),
+        "modified_before": filters.modified_before and filters.modified_before.isoformat(),
+        "document_types": list(filters.document_types),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerOutcome:
+    answer: str
+    citations: list  # retrieval.generators.Citation
+    index_version: int | None
+    generator: str
+    took_ms: float
+    id: int | None = None  # the answer's audit event: what feedback refers to
+
+
+def answer_run(
+    *,
+    user,
+    query: str,
+    k: int,
+    mode: str | None = None,
+    filters: SearchFilters = NO_FILTERS,
+    generator: str | None = None,
+    service_account=None,
+) -> AnswerOutcome:
+    """Answer ``query`` from the chunks ``user`` may read, citing them, and audit it like a search.
+
+    The generator (``generator`` or ``ANSWER_GENERATOR``) receives only the hits of
+    the ACL-filtered search, so it cannot cite or quote anything else. The audit
+    records the query as ``AUDIT_QUERY_TEXT`` says, the generator and which chunks
+    were cited; the answer text only when ``AUDIT_ANSWER_TEXT`` is ``keep`` (off by
+    default: it quotes documents, and staff read the audit), masked as ``AUDIT_QUERY_TEXT`` says.
+    """
+    from retrieval import generators
+
+    started = time.perf_counter()
+    generator = generator or settings.ANSWER_GENERATOR
+    generate = generators.generator_get(generator)
+    mode = mode or settings.SEARCH_DEFAULT_MODE
+    found = search(user=user, query=query, k=k, mode=mode, filters=filters)
+    model = None
+    if found.index_version is not None:
+        model = IndexVersion.objects.select_related("pipeline").get(pk=found.index_version).pipeline.embedding_model
+    answer = generate(query=query, hits=found.results, model=model)
+    event = audit_record(
+        actor=user,
+        service_account=service_account,
+        action="answer",
+        details={
+            "query": query_text_retained(query),
+            "k": k,
+            "mode": mode,
+            "generator": generator,
+            "cited_chunks": [citation.hit.chunk_id for citation in answer.citations],
+            **_answer_text_audited(answer.text),
+        },
+        index_version=found.index_version,
+        result_count=len(answer.citations),
+    )
+    return AnswerOutcome(
+        answer=answer.text,
+        citations=answer.citations,
+        index_version=found.index_version,
+        generator=generator,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        id=event.pk,
+    )
+
+
+@transaction.atomic
+def feedback_give(*, user, event_id: int, rating: str, comment: str = "") -> Feedback:
+    """Rate one of ``user``'s own searches or answers; rating it again replaces the rating.
+
+    Someone else's event, or one that is not a search or an answer, is "not found":
+    the id space of the audit trail is not something to probe.
+    """
+    event = AuditEvent.objects.filter(pk=event_id, actor_id=user.pk, action__in=RATEABLE_ACTIONS).first()
+    if event is None:
+        raise ApplicationError(
+            f"No search or answer {event_id} of yours.", code="not_found", status_code=status.HTTP_404_NOT_FOUND
+        )
+    feedback, _ = Feedback.objects.update_or_create(
+        event=event, user=user, defaults={"rating": rating, "comment": comment}
+    )
+    return feedback
+
+
+def _answer_text_audited(text: str) -> dict:
+    # Kept only by explicit choice, and then masked like queries are (AUDIT_QUERY_TEXT).
+    if settings.AUDIT_ANSWER_TEXT != "keep":
+        return {}
+    return {"answer": query_text_retained(text)}
+
+
+def duplicates_compute(*, version: IndexVersion) -> int:
+    """Group the version's documents that are copies of each other; returns the number of groups.
+
+    Across all sources. The canonical member of a group is the document of an
+    authoritative source (``DUPLICATES_AUTHORITATIVE_SOURCES``, names), else the
+    most recently modified one (ties: the lowest id). Search shows, per group, the
+    best member the searcher may read and lists their other readable copies.
+    """
+    from retrieval.duplicates import groups
+    from retrieval.models import DuplicateMember
+    from sources.models import Source
+
+    authoritative = set(
+        Source.objects.filter(name__in=settings.DUPLICATES_AUTHORITATIVE_SOURCES).values_list("pk", flat=True)
+    )
+    rows = list(
+        VersionDocument.objects.filter(version=version).values_list(
+            "document_id", "source_id", "revision__content", "revision__modified_at"
+        )
+    )
+    info = {document_id: (source_id, modified_at) for document_id, source_id, _, modified_at in rows}
+    found = groups(
+        ((document_id, content) for document_id, _, content, _ in rows), threshold=settings.DUPLICATES_NEAR_THRESHOLD
+    )
+
+    def preference(document_id):
+        source_id, modified_at = info[document_id]
+        return (source_id in authoritative, modified_at is not None, modified_at or 0, -document_id)
+
+    members = []
+    for ids, kind in found:
+        canonical = max(ids, key=preference)
+        members += [
+            DuplicateMember(
+                version=version,
+                document_id=document_id,
+                group=canonical,
+                kind=kind,
+                is_canonical=(document_id == canonical),
+            )
+            for document_id in ids
+        ]
+    with transaction.atomic():
+        DuplicateMember.objects.filter(version=version).delete()
+        DuplicateMember.objects.bulk_create(members, batch_size=1000)
+    return len(found)
