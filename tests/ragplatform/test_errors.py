@@ -266,7 +266,61 @@ BAD_INPUT = [
     pytest.param(Call("GET", "/api/v1/grants/{grant}", status=405), id="grant-get-not-allowed"),
     # --- /api/v1/index-versions ----------------------------------------------------------
     pytest.param(Call("GET", "/api/v1/index-versions/{unknown}", status=404), id="version-unknown-id"),
-    pytest.param(Call("POST", "/api/v1/index-versions", {}, status=405), id="version-create-not-allowed"),
+    pytest.param(Call("POST", "/api/v1/index-versions", {"max_words": 0}), id="rebuild-max-words-too-small"),
+    pytest.param(Call("POST", "/api/v1/index-versions", {"overlap_words": "x"}), id="rebuild-overlap-not-int"),
+    pytest.param(
+        Call("POST", "/api/v1/index-versions", {"max_words": 50, "overlap_words": 50}), id="rebuild-overlap-too-big"
+    ),
+    pytest.param(Call("POST", "/api/v1/index-versions", MALFORMED, code="parse_error"), id="rebuild-malformed"),
+    pytest.param(Call("POST", "/api/v1/index-versions/{building}/pin", {"pinned": "maybe"}), id="pin-not-bool"),
+    pytest.param(Call("POST", "/api/v1/index-versions/{unknown}/pin", {}, status=404), id="pin-unknown-id"),
+    pytest.param(Call("GET", "/api/v1/index-versions/{building}/diff"), id="diff-without-against"),
+    pytest.param(Call("GET", "/api/v1/index-versions/{building}/diff?against=x"), id="diff-against-not-int"),
+    pytest.param(
+        Call("GET", "/api/v1/index-versions/{building}/diff?against=999999", status=404), id="diff-against-unknown"
+    ),
+    pytest.param(Call("POST", "/api/v1/sources/{wiki}/revert", {}), id="revert-without-version"),
+    pytest.param(Call("POST", "/api/v1/sources/{wiki}/revert", {"version": "x"}), id="revert-version-not-int"),
+    pytest.param(
+        Call("POST", "/api/v1/sources/{wiki}/revert", {"version": 999999}, status=404), id="revert-unknown-version"
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/sources/{wiki}/revert", lambda w: {"version": w["building"]}, status=409),
+        id="revert-from-building-version",
+    ),
+    pytest.param(Call("POST", "/api/v1/sources/{unknown}/resume", status=404), id="resume-unknown-source"),
+    # --- POST /api/v1/sources/{id}/pause ------------------------------------------------
+    pytest.param(Call("POST", "/api/v1/sources/{unknown}/pause", status=404), id="pause-unknown-source"),
+    pytest.param(Call("POST", "/api/v1/sources/{wiki}/pause", {"reason": "x" * 201}), id="pause-reason-too-long"),
+    pytest.param(Call("GET", "/api/v1/sources/{wiki}/pause", status=405), id="pause-wrong-method"),
+    # --- POST /api/v1/sync-jobs/{id}/cancel ----------------------------------------------
+    pytest.param(Call("POST", "/api/v1/sync-jobs/{unknown}/cancel", status=404), id="cancel-unknown-job"),
+    pytest.param(
+        Call("POST", "/api/v1/sync-jobs/{job}/cancel", status=409, code="not_cancellable"), id="cancel-finished-job"
+    ),
+    # --- GET/POST /api/v1/sources/{id}/documents, DELETE .../documents/{name} -------------
+    pytest.param(Call("POST", "/api/v1/sources/{unknown}/documents", status=404), id="upload-unknown-source"),
+    pytest.param(Call("POST", "/api/v1/sources/{wiki}/documents", {"file": "x"}, status=415), id="upload-json-body"),
+    pytest.param(
+        Call("POST", "/api/v1/sources/{wiki}/documents", Raw("--b--\r\n", "multipart/form-data; boundary=b")),
+        id="upload-without-file",
+    ),
+    pytest.param(
+        Call(
+            "POST",
+            "/api/v1/sources/{wiki}/documents",
+            Raw(
+                '--b\r\nContent-Disposition: form-data; name="file"; filename="a.md"\r\n\r\n# A\r\n--b--\r\n',
+                "multipart/form-data; boundary=b",
+            ),
+            status=409,
+            code="not_an_upload_source",
+        ),
+        id="upload-to-a-folder-source",
+    ),
+    pytest.param(Call("DELETE", "/api/v1/sources/{wiki}/documents/nope.md", status=404), id="upload-delete-unknown"),
+    pytest.param(Call("PUT", "/api/v1/sources/{wiki}/documents", status=405), id="uploads-wrong-method"),
+    pytest.param(Call("POST", "/api/v1/documents/{unknown}/purge", status=404), id="purge-unknown-document"),
     pytest.param(Call("POST", "/api/v1/index-versions/{unknown}/activate", status=404), id="activate-unknown-id"),
     pytest.param(
         Call("POST", "/api/v1/index-versions/{building}/activate", status=409, code="not_activatable"),
@@ -353,10 +407,37 @@ PROTECTED = [
     pytest.param("GET", "/api/v1/grants", id="grants-list"),
     pytest.param("POST", "/api/v1/grants", id="grants-create"),
     pytest.param("DELETE", "/api/v1/grants/{grant}", id="grant-delete"),
+    pytest.param("GET", "/api/v1/groups", id="groups-list"),
+    pytest.param("POST", "/api/v1/groups", id="groups-create"),
+    pytest.param("GET", "/api/v1/groups/{unknown}/members", id="group-members-list"),
+    pytest.param("POST", "/api/v1/groups/{unknown}/members", id="group-members-add"),
+    pytest.param("DELETE", "/api/v1/groups/{unknown}/members/{unknown}", id="group-member-remove"),
+    pytest.param("GET", "/api/v1/service-accounts", id="service-accounts-list"),
+    pytest.param("POST", "/api/v1/service-accounts", id="service-accounts-create"),
+    pytest.param("GET", "/api/v1/service-accounts/{unknown}/keys", id="api-keys-list"),
+    pytest.param("POST", "/api/v1/service-accounts/{unknown}/keys", id="api-keys-create"),
+    pytest.param("DELETE", "/api/v1/service-accounts/{unknown}/keys/{unknown}", id="api-key-revoke"),
+    pytest.param("POST", "/api/v1/service-accounts/{unknown}/keys/{unknown}/rotate", id="api-key-rotate"),
+    pytest.param("GET", "/api/v1/audit", id="audit-list"),
+    pytest.param("POST", "/api/v1/audit/purge", id="audit-purge"),
     pytest.param("GET", "/api/v1/index-versions", id="versions-list"),
     pytest.param("GET", "/api/v1/index-versions/{building}", id="version-get"),
     pytest.param("POST", "/api/v1/index-versions/{building}/activate", id="version-activate"),
+    pytest.param("POST", "/api/v1/index-versions", id="version-rebuild"),
+    pytest.param("POST", "/api/v1/index-versions/{building}/pin", id="version-pin"),
+    pytest.param("GET", "/api/v1/index-versions/{building}/diff", id="version-diff"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/revert", id="source-revert"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/resume", id="source-resume"),
+    pytest.param("POST", "/api/v1/documents/{unknown}/purge", id="document-purge"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/pause", id="source-pause"),
+    pytest.param("GET", "/api/v1/sources/{wiki}/documents", id="uploads-list"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/documents", id="uploads-create"),
+    pytest.param("DELETE", "/api/v1/sources/{wiki}/documents/a.md", id="upload-delete"),
+    pytest.param("POST", "/api/v1/sync-jobs/{job}/cancel", id="sync-job-cancel"),
     pytest.param("POST", "/api/v1/search", id="search"),
+    pytest.param("POST", "/api/v1/answer", id="answer"),
+    pytest.param("POST", "/api/v1/feedback", id="feedback"),
+    pytest.param("GET", "/api/v1/feedback/export", id="feedback-export"),
 ]
 
 
@@ -405,7 +486,19 @@ STAFF_ONLY = [
     pytest.param("GET", "/api/v1/sync-jobs/{job}", None, id="sync-job-get"),
     pytest.param("POST", "/api/v1/grants", lambda w: {"source": w["hr"], "user": w["alice"]}, id="grant-create"),
     pytest.param("DELETE", "/api/v1/grants/{grant}", None, id="grant-delete"),
+    pytest.param("POST", "/api/v1/groups", {"name": "new-group"}, id="group-create"),
+    pytest.param("GET", "/api/v1/groups/{eng}/members", None, id="group-members-list"),
+    pytest.param("POST", "/api/v1/groups/{eng}/members", lambda w: {"user": w["alice"]}, id="group-member-add"),
+    pytest.param("GET", "/api/v1/service-accounts", None, id="service-accounts-list"),
+    pytest.param("POST", "/api/v1/service-accounts", {"name": "bot"}, id="service-account-create"),
+    pytest.param("GET", "/api/v1/audit", None, id="audit-list"),
+    pytest.param("POST", "/api/v1/audit/purge", {}, id="audit-purge"),
     pytest.param("POST", "/api/v1/index-versions/{building}/activate", None, id="version-activate"),
+    pytest.param("POST", "/api/v1/index-versions", {"max_words": 100}, id="version-rebuild"),
+    pytest.param("POST", "/api/v1/index-versions/{building}/pin", {"pinned": True}, id="version-pin"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/resume", None, id="source-resume"),
+    pytest.param("POST", "/api/v1/sources/{wiki}/pause", None, id="source-pause"),
+    pytest.param("GET", "/api/v1/sources/{wiki}/documents", None, id="uploads-list"),
 ]
 
 
