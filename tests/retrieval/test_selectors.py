@@ -95,6 +95,11 @@ def test_acl_filter_runs_inside_the_search_sql_and_its_plan(two_sources, grant, 
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in options:
             cursor.execute(sql)
+        if plan == SearchPlan.HNSW:
+            # With two chunks in the table, sorting them is cheaper than any index and the planner
+            # may rightly skip HNSW; at real sizes it is the other way round. Pricing the sort as
+            # it would be at scale shows that the statement is one the HNSW index can serve.
+            cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("EXPLAIN " + search_sql)
         explained = "\n".join(row[0] for row in cursor.fetchall())
     assert "acl_sourcegrant" in explained and "acl_documentaccesslist" in explained
