@@ -181,7 +181,7 @@ SEARCH_MAX_K = int(os.environ.get("SEARCH_MAX_K", "100"))
 HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
 # Searches whose visible set has at most this many chunks scan those rows exactly
 # instead of walking the HNSW graph (see retrieval.selectors.vector_search).
-SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "10000"))
+SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))
 HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 # Documents parsed and embedded per sync task: no single task runs for hours.

@@ -114,6 +114,19 @@ def sync_now():
 
 
 @pytest.fixture
+def sync_folders(folder_source, sync_now):
+    """``sync_folders(wiki=files, hr=files)``: folder sources created and synced in that order."""
+
+    def create(**folders: dict[str, str | bytes]) -> tuple[Source, ...]:
+        sources = tuple(folder_source(name, files) for name, files in folders.items())
+        for source in sources:
+            sync_now(source)
+        return sources
+
+    return create
+
+
+@pytest.fixture
 def grant():
     def create(source, *, user=None, group=None):
         if isinstance(group, str):

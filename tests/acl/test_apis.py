@@ -132,11 +132,8 @@ def test_non_staff_cannot_delete_grants_not_even_their_own(api, alice, folder_so
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
-    sync_now(wiki)
-    sync_now(hr)
-    return wiki, hr
+def synced(sync_folders):
+    return sync_folders(wiki=WIKI, hr=HR)
 
 
 def test_grant_created_via_api_reveals_source_on_next_search(api, staff, alice, synced):

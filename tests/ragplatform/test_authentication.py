@@ -11,11 +11,8 @@ HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parent
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
-    sync_now(wiki)
-    sync_now(hr)
-    return wiki, hr
+def synced(sync_folders):
+    return sync_folders(wiki=WIKI, hr=HR)
 
 
 @pytest.fixture

@@ -13,11 +13,8 @@ CITATION_FIELDS = {"n", "document_id", "title", "uri", "chunk_id", "text"}
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
-    sync_now(wiki)
-    sync_now(hr)
-    return wiki, hr
+def synced(sync_folders):
+    return sync_folders(wiki=WIKI, hr=HR)
 
 
 def answer(client, query: str, **extra):

@@ -20,11 +20,8 @@ SEARCH_QUERIES = 9
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
-    sync_now(wiki)
-    sync_now(hr)
-    return wiki, hr
+def synced(sync_folders):
+    return sync_folders(wiki=WIKI, hr=HR)
 
 
 def search(client, query: str, **extra):

@@ -239,11 +239,8 @@ def test_sync_sets_last_synced_at_on_the_source(api, staff, folder_source, sync_
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
-    sync_now(wiki)
-    sync_now(hr)
-    return wiki, hr
+def synced(sync_folders):
+    return sync_folders(wiki=WIKI, hr=HR)
 
 
 def test_documents_list_shows_only_documents_of_granted_sources(api, alice, grant, synced):

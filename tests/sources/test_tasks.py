@@ -108,6 +108,8 @@ def test_a_worker_killed_mid_sync_leaves_no_half_version_and_the_next_run_comple
         restarted.terminate()
         restarted.wait(timeout=30)
     assert job.status == SyncJob.Status.SUCCEEDED, job.message
-    assert job.counts["added"] == 400 and job.attempt == 2
+    # Either the request resumed the dead job (attempt 2), or the chain's next batch task, already
+    # queued when the worker died, carried it on (attempt 1): both complete it exactly once.
+    assert job.counts["added"] == 400 and job.attempt in (1, 2)
     assert job.index_version == index_version_active()
     assert job.index_version.counts["documents"] == 400
