@@ -38,12 +38,7 @@ class IndexVersionListApi(GenericAPIView):
     def post(self, request):
         serializer = RebuildInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        base = services.pipeline_for_sync()
-        pipeline = services.pipeline_get_or_create(
-            max_words=serializer.validated_data.get("max_words", base.chunker["max_words"]),
-            overlap_words=serializer.validated_data.get("overlap_words", base.chunker["overlap_words"]),
-            embedding_model=serializer.validated_data.get("embedding_model", base.embedding_model),
-        )
+        pipeline = services.pipeline_derive(**serializer.validated_data)
         version = services.index_version_rebuild(pipeline=pipeline, actor=request.user)
         return Response(IndexVersionOutputSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 

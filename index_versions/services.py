@@ -84,6 +84,18 @@ def pipeline_for_sync() -> Pipeline:
     return active.pipeline if active is not None else pipeline_current()
 
 
+def pipeline_derive(
+    *, max_words: int | None = None, overlap_words: int | None = None, embedding_model: str | None = None
+) -> Pipeline:
+    """The active pipeline with the given settings changed (what a rebuild asks for)."""
+    base = pipeline_for_sync()
+    return pipeline_get_or_create(
+        max_words=base.chunker["max_words"] if max_words is None else max_words,
+        overlap_words=base.chunker["overlap_words"] if overlap_words is None else overlap_words,
+        embedding_model=embedding_model or base.embedding_model,
+    )
+
+
 def vector_index_ensure(*, dimensions: int) -> None:
     """A partial HNSW index for vectors of this dimension (one per dimension in use).
 
