@@ -59,6 +59,53 @@ def embed_texts(texts: list[str], *, model: str | None = None) -> list:
     return list(vectors)
 
 
+def max_input_tokens(identity: str | None = None) -> int:
+    """How many tokens of text the model reads (its window less the two special tokens)."""
+    return int(encoder(identity).max_seq_length) - 2
+
+
+def token_counter(identity: str | None = None):
+    """``count(text) -> int`` in the model's own tokens (what the chunker measures)."""
+    tokenizer = encoder(identity).tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    return count
+
+
+def token_windows(identity: str | None = None):
+    """``windows(text, size, overlap) -> [str]``: cuts text by the model's tokens, on the text's own characters."""
+    tokenizer = encoder(identity).tokenizer
+
+    def windows(text: str, size: int, overlap: int) -> list[str]:
+        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
+            "offset_mapping"
+        ]
+
+        def inside_word(i: int) -> bool:  # token i continues the word of token i - 1
+            return offsets[i][0] == offsets[i - 1][1]
+
+        out, start = [], 0
+        while start < len(offsets):
+            end = min(start + size, len(offsets))
+            if end < len(offsets):
+                # End between words when one ends in the second half of the window.
+                cut = end
+                while cut > start + size // 2 and inside_word(cut):
+                    cut -= 1
+                end = cut if cut > start + size // 2 else end
+            out.append(text[offsets[start][0] : offsets[end - 1][1]])
+            if end >= len(offsets):
+                break
+            start = max(end - overlap, start + 1)
+            while start < end and inside_word(start):
+                start += 1
+        return out
+
+    return windows
+
+
 def embed_query(text: str, *, model: str | None = None):
     return embed_texts([text], model=model)[0]
 

@@ -118,12 +118,14 @@ class Chunk(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     section = models.CharField(max_length=1000, blank=True)
+    # Document title and section path, embedded in front of the text (index_versions.chunking).
+    context = models.CharField(max_length=1000, blank=True, default="")
     text = models.TextField()
     embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
-    # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the section path
-    # (weight A) and the text (weight B), so no write path has to maintain it.
+    # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the title and
+    # section path (weight A) and the text (weight B), so no write path has to maintain it.
     search_vector = models.GeneratedField(
-        expression=SearchVector("section", weight="A", config="english")
+        expression=SearchVector("context", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),
         output_field=SearchVectorField(),
         db_persist=True,

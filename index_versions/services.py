@@ -19,7 +19,7 @@ from rest_framework import status
 
 from acl.services import audit_record
 from index_versions import embedding
-from index_versions.chunking import chunk_text
+from index_versions.chunking import ChunkSpec, chunk_text
 from index_versions.models import Activation, Chunk, Embedding, IndexVersion, Pipeline, VersionDocument
 from ragplatform.errors import ApplicationError
 from sources.models import DocumentRevision, Source
@@ -50,14 +50,29 @@ def _scalar(sql: str, params) -> int:
 # --- pipelines ----------------------------------------------------------------
 
 
-def pipeline_get_or_create(*, max_words: int, overlap_words: int, embedding_model: str) -> Pipeline:
-    """The pipeline with these settings, created on first use (identified by a hash of them)."""
-    if not 0 <= overlap_words < max_words:
+STRUCTURED_CHUNKER = "structured"
+
+
+def pipeline_get_or_create(*, max_tokens: int | None, overlap_tokens: int, embedding_model: str) -> Pipeline:
+    """The pipeline with these settings, created on first use (identified by a hash of them).
+
+    ``max_tokens`` counts the model's tokens of what is embedded (title, section
+    path and text); ``None`` or 0 means the model's whole window, and more than the
+    window is refused, since the model would silently drop the rest.
+    """
+    window = embedding.max_input_tokens(embedding_model)
+    max_tokens = max_tokens or window
+    if max_tokens > window:
         raise ApplicationError(
-            "overlap_words must be at least 0 and smaller than max_words.",
-            details={"overlap_words": [f"must be in [0, {max_words})"]},
+            f"max_tokens {max_tokens} is more than {embedding_model} reads ({window} tokens).",
+            details={"max_tokens": [f"must be at most {window} for this model"]},
         )
-    chunker = {"name": "markdown-sections", "max_words": max_words, "overlap_words": overlap_words}
+    if not 0 <= overlap_tokens < max_tokens // 2:
+        raise ApplicationError(
+            "overlap_tokens must be at least 0 and less than half of max_tokens.",
+            details={"overlap_tokens": [f"must be in [0, {max_tokens // 2})"]},
+        )
+    chunker = {"name": STRUCTURED_CHUNKER, "max_tokens": max_tokens, "overlap_tokens": overlap_tokens}
     key_source = json.dumps({"chunker": chunker, "model": embedding_model}, sort_keys=True)
     key = hashlib.sha256(key_source.encode()).hexdigest()
     pipeline = Pipeline.objects.filter(key=key).first()
@@ -72,8 +87,8 @@ def pipeline_get_or_create(*, max_words: int, overlap_words: int, embedding_mode
 def pipeline_current() -> Pipeline:
     """The pipeline the settings describe (the default for the first version and for rebuilds)."""
     return pipeline_get_or_create(
-        max_words=settings.CHUNK_MAX_WORDS,
-        overlap_words=settings.CHUNK_OVERLAP_WORDS,
+        max_tokens=settings.CHUNK_MAX_TOKENS,
+        overlap_tokens=settings.CHUNK_OVERLAP_TOKENS,
         embedding_model=embedding.model_name(),
     )
 
@@ -85,14 +100,43 @@ def pipeline_for_sync() -> Pipeline:
 
 
 def pipeline_derive(
-    *, max_words: int | None = None, overlap_words: int | None = None, embedding_model: str | None = None
+    *, max_tokens: int | None = None, overlap_tokens: int | None = None, embedding_model: str | None = None
 ) -> Pipeline:
-    """The active pipeline with the given settings changed (what a rebuild asks for)."""
+    """The active pipeline with the given settings changed (what a rebuild asks for).
+
+    A new embedding model without a size gets that model's whole window.
+    """
     base = pipeline_for_sync()
+    model = embedding_model or base.embedding_model
+    same_model = model == base.embedding_model
     return pipeline_get_or_create(
-        max_words=base.chunker["max_words"] if max_words is None else max_words,
-        overlap_words=base.chunker["overlap_words"] if overlap_words is None else overlap_words,
-        embedding_model=embedding_model or base.embedding_model,
+        max_tokens=max_tokens if max_tokens is not None else (base.chunker.get("max_tokens") if same_model else None),
+        overlap_tokens=overlap_tokens
+        if overlap_tokens is not None
+        else base.chunker.get("overlap_tokens", settings.CHUNK_OVERLAP_TOKENS),
+        embedding_model=model,
+    )
+
+
+def pipeline_chunks(*, pipeline: Pipeline, text: str, title: str) -> list[ChunkSpec]:
+    """``text`` cut as ``pipeline`` says: in its model's tokens, or in words for pipelines of the
+    earlier word-based chunker (which embedded the bare text)."""
+    chunker = pipeline.chunker
+    if chunker.get("name") == STRUCTURED_CHUNKER:
+        return chunk_text(
+            text,
+            title=title,
+            max_tokens=chunker["max_tokens"],
+            overlap_tokens=chunker["overlap_tokens"],
+            count_tokens=embedding.token_counter(pipeline.embedding_model),
+            windows=embedding.token_windows(pipeline.embedding_model),
+        )
+    return chunk_text(
+        text,
+        title=title,
+        max_tokens=chunker["max_words"],
+        overlap_tokens=chunker["overlap_words"],
+        embed_context=False,
     )
 
 
@@ -127,19 +171,20 @@ def revision_chunks_ensure(*, revision_ids: Iterable[int], pipeline: Pipeline) -
     done = set(
         Chunk.objects.filter(pipeline=pipeline, revision_id__in=revision_ids).values_list("revision_id", flat=True)
     )
-    todo = DocumentRevision.objects.filter(pk__in=revision_ids - done).only("id", "content")
+    todo = DocumentRevision.objects.filter(pk__in=revision_ids - done).only("id", "content", "title")
     specs_by_revision = {
-        revision.pk: chunk_text(
-            revision.content,
-            max_words=pipeline.chunker["max_words"],
-            overlap_words=pipeline.chunker["overlap_words"],
-        )
+        revision.pk: pipeline_chunks(pipeline=pipeline, text=revision.content, title=revision.title)
         for revision in todo
     }
     if not specs_by_revision:
         return stats
 
-    texts = {embedding.text_hash(spec.text): spec.text for specs in specs_by_revision.values() for spec in specs}
+    # Content-addressed by what the model reads: the same text under another title is another vector.
+    texts = {
+        embedding.text_hash(spec.embedding_text): spec.embedding_text
+        for specs in specs_by_revision.values()
+        for spec in specs
+    }
     known = dict(
         Embedding.objects.filter(model=pipeline.embedding_model, text_hash__in=list(texts)).values_list(
             "text_hash", "id"
@@ -167,8 +212,9 @@ def revision_chunks_ensure(*, revision_ids: Iterable[int], pipeline: Pipeline) -
             pipeline=pipeline,
             ordinal=ordinal,
             section=spec.section[:1000],
+            context=spec.context[:1000],
             text=spec.text,
-            embedding_id=known[embedding.text_hash(spec.text)],
+            embedding_id=known[embedding.text_hash(spec.embedding_text)],
         )
         for revision_id, specs in specs_by_revision.items()
         for ordinal, spec in enumerate(specs)

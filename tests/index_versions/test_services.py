@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from index_versions import embedding
 from index_versions.models import Activation, Embedding, IndexVersion, Pipeline, VersionDocument
 from index_versions.selectors import index_version_diff
 from index_versions.services import (
@@ -279,10 +280,10 @@ def test_diff_shows_non_staff_only_documents_they_may_read(folder_source, sync_n
 
 
 def test_rebuild_with_another_chunker_builds_beside_the_active_version(folder_source, sync_now, grant, alice):
-    source = folder_source("wiki", {"long.md": "# Long\n\n" + " ".join(f"word{n}" for n in range(300))})
+    source = folder_source("wiki", {"long.md": "# Long\n\n" + " ".join(f"word{n}." for n in range(300))})
     grant(source, user=alice)
     active = sync_now(source).index_version
-    pipeline = pipeline_get_or_create(max_words=50, overlap_words=10, embedding_model=active.pipeline.embedding_model)
+    pipeline = pipeline_get_or_create(max_tokens=50, overlap_tokens=10, embedding_model=active.pipeline.embedding_model)
 
     building = index_version_rebuild(pipeline=pipeline)
     assert building.state == IndexVersion.State.BUILDING
@@ -294,7 +295,8 @@ def test_rebuild_with_another_chunker_builds_beside_the_active_version(folder_so
     index_version_activate(version=built)
     outcome = search(user=alice, query="word120", k=3)
     assert outcome.index_version == built.pk and outcome.results
-    assert all(len(hit.text.split()) <= 50 for hit in outcome.results)
+    count = embedding.token_counter(pipeline.embedding_model)
+    assert all(count(f"Long\n\n{hit.text}") <= 50 for hit in outcome.results)
 
 
 def test_models_of_different_dimensions_coexist(folder_source, sync_now, grant, alice, tmp_path):
@@ -312,7 +314,7 @@ def test_models_of_different_dimensions_coexist(folder_source, sync_now, grant, 
     small = index_version_rebuild_run(
         version_id=index_version_rebuild(
             pipeline=pipeline_get_or_create(
-                max_words=180, overlap_words=30, embedding_model=str(tmp_path / "small-model")
+                max_tokens=None, overlap_tokens=30, embedding_model=str(tmp_path / "small-model")
             )
         ).pk
     )
