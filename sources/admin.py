@@ -66,6 +66,38 @@ class DocumentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # documents come from syncs
 
+    def get_urls(self):
+        from django.urls import path
+
+        report = path(
+            "stale-duplicates/",
+            self.admin_site.admin_view(self.stale_duplicates_view),
+            name="sources_document_stale_duplicates",
+        )
+        return [report, *super().get_urls()]
+
+    def stale_duplicates_view(self, request):
+        """The stale duplicates report (retrieval.selectors.stale_duplicates) of the active version, 100 groups."""
+        from index_versions.services import index_version_active
+        from retrieval.selectors import stale_duplicates
+
+        version = index_version_active()
+        try:
+            min_days = max(float(request.GET.get("min_days") or 0), 0)
+        except ValueError:
+            min_days = 0
+        report = stale_duplicates(version=version, min_days=min_days) if version else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Stale duplicates",
+            "opts": self.model._meta,
+            "version": version,
+            "min_days": min_days,
+            "count": report.count() if report else 0,
+            "groups": report[0:100] if report else [],
+        }
+        return TemplateResponse(request, "admin/sources/stale_duplicates.html", context)
+
     @admin.action(description="Purge the selected documents from every index version (irreversible)")
     def purge(self, request, queryset):
         if request.POST.get("confirmed") != "yes":

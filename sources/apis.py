@@ -138,6 +138,7 @@ class SourceUploadListApi(GenericAPIView):
                 content=upload.read(),
                 media_type=upload.content_type or "",
                 uploaded_by=request.user,
+                metadata=serializer.validated_data.get("metadata"),
             )[0]
             for upload in serializer.validated_data["file"]
         ]

@@ -79,6 +79,9 @@ class DocumentRevision(models.Model):
     modified_at = models.DateTimeField(null=True, blank=True)
     # The source system's own version of this content (a Git commit), where it has one.
     version = models.CharField(max_length=200, blank=True)
+    # What the source said about this content (ticket fields, front matter...): flat and small,
+    # see sources.metadata; part of the content hash, so a change of metadata alone is a new revision.
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -184,6 +187,7 @@ class SyncItem(models.Model):
     modified_at = models.DateTimeField(null=True, blank=True)
     access_list = models.JSONField(null=True, blank=True)
     version = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     document = models.ForeignKey(Document, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     revision = models.ForeignKey(DocumentRevision, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -202,6 +206,8 @@ class UploadedFile(models.Model):
     name = models.CharField(max_length=255)
     content = models.BinaryField()
     media_type = models.CharField(max_length=200, blank=True)
+    # Given with the upload (validated by sources.metadata); becomes the revision's metadata.
+    metadata = models.JSONField(default=dict, blank=True)
     size = models.PositiveBigIntegerField()
     content_hash = models.CharField(max_length=64)
     uploaded_at = models.DateTimeField(auto_now=True)

@@ -1,6 +1,6 @@
 """Reads on sources and documents. Those taking ``user`` apply the ACL visibility filter."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from acl.selectors import VisibleTo, visible_source_ids
 from index_versions.models import IndexVersion, VersionDocument
@@ -23,6 +23,8 @@ def document_list(*, user, source_id: int | None = None) -> QuerySet[Document]:
     documents = Document.objects.filter(Exists(in_active_version), VisibleTo(user, source="source_id", document="id"))
     if source_id is not None:
         documents = documents.filter(source_id=source_id)
+    # The metadata of the revision the active version holds (a subquery: no query per document).
+    documents = documents.annotate(active_metadata=Subquery(in_active_version.values("revision__metadata")[:1]))
     return documents.select_related("source")
 
 

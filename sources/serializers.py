@@ -89,9 +89,17 @@ class SyncJobOutputSerializer(serializers.ModelSerializer):
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
+    metadata = serializers.SerializerMethodField(help_text="The metadata of the revision in the active version")
+
     class Meta:
         model = Document
-        fields = ["id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "updated_at"]
+        fields = [
+            "id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "metadata", "updated_at"
+        ]  # fmt: skip
+
+    def get_metadata(self, document) -> dict:
+        # Annotated by sources.selectors.document_list.
+        return getattr(document, "active_metadata", None) or {}
 
 
 class DocumentPurgeOutputSerializer(serializers.ModelSerializer):
@@ -106,12 +114,26 @@ class DocumentListFilterSerializer(serializers.Serializer):
 
 class UploadInputSerializer(serializers.Serializer):
     file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=100)
+    # A form field holding a JSON object; applies to every file of the request.
+    metadata = serializers.JSONField(
+        required=False,
+        binary=True,
+        help_text='A JSON object of flat key: value pairs for the files, e.g. {"team": "hr", "tags": ["policy"]}',
+    )
+
+    def validate_metadata(self, value):
+        from sources.metadata import MetadataError, metadata_validate
+
+        try:
+            return metadata_validate(value)
+        except MetadataError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class UploadedFileOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = UploadedFile
-        fields = ["id", "name", "media_type", "size", "content_hash", "uploaded_at", "uploaded_by"]
+        fields = ["id", "name", "media_type", "size", "content_hash", "metadata", "uploaded_at", "uploaded_by"]
 
 
 class SourcePauseInputSerializer(serializers.Serializer):

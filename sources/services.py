@@ -13,6 +13,7 @@ from rest_framework import status
 
 from ragplatform.errors import ApplicationError
 from sources.connectors import ConfigError, FetchedDocument, FetchFailure, get_connector
+from sources.metadata import MetadataError, encoded, metadata_validate
 from sources.models import Document, DocumentRevision, Source, SyncItem, SyncJob, UploadedFile
 
 logger = logging.getLogger(__name__)
@@ -276,8 +277,16 @@ def sync_job_advance(*, job_id: int, attempt: int) -> bool:
             return False
 
 
-def _content_hash(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+def _content_hash(content: bytes, metadata: dict | None = None) -> str:
+    """The bytes' SHA-256, with the metadata's canonical JSON appended when there is metadata.
+
+    So a change of metadata alone is a change (a new revision), while a document without
+    metadata keeps the plain hash of its bytes it always had.
+    """
+    digest = hashlib.sha256(content)
+    if metadata:
+        digest.update(b"\x00metadata\x00" + encoded(metadata))
+    return digest.hexdigest()
 
 
 def _normalised_principals(principals) -> list[str] | None:
@@ -356,7 +365,11 @@ def _sync_item_for(job, item: FetchedDocument, documents, current_revisions, acc
             state=SyncItem.State.FAILED,
             reason=f"over the size limit ({len(item.content)} > {max_bytes} bytes)",
         )
-    content_hash = _content_hash(item.content)
+    try:
+        metadata = metadata_validate(item.metadata)
+    except MetadataError as exc:
+        return SyncItem(**common, state=SyncItem.State.FAILED, reason=str(exc)[:500])
+    content_hash = _content_hash(item.content, metadata)
     document = documents.get(item.external_id)
     if document is not None and document.purged_at is not None:
         # A compliance purge is final: the content is not taken in again.
@@ -387,6 +400,7 @@ def _sync_item_for(job, item: FetchedDocument, documents, current_revisions, acc
         modified_at=item.modified_at,
         access_list=list(item.access_list) if item.access_list is not None else None,
         version=item.version[:200],
+        metadata=metadata,
     )
 
 
@@ -437,6 +451,7 @@ def _sync_process_batch(job: SyncJob) -> None:
                     "content": parsed.text.replace("\x00", ""),
                     "modified_at": item.modified_at,
                     "version": item.version,
+                    "metadata": item.metadata,
                 },
             )
             document_access_list_set(document=document, principals=item.access_list)
@@ -455,8 +470,14 @@ def _sync_process_batch(job: SyncJob) -> None:
 
 
 def _sync_finish(job: SyncJob) -> None:
-    """Build and activate the new version, in the transaction that ends the job ("no changes": none)."""
+    """Build and activate the new version, in the transaction that ends the job ("no changes": none).
+
+    With the evaluation gate on (``EVALUATION_GATE_SET``), the version is activated
+    only if it scores no worse than the active one (:mod:`retrieval.gate`);
+    otherwise it stays ready, and the job succeeds with a message saying why.
+    """
     from index_versions import services as index_services
+    from retrieval import gate as evaluation_gate
 
     source = job.source
     pipeline = index_services.pipeline_for_sync()
@@ -508,6 +529,9 @@ def _sync_finish(job: SyncJob) -> None:
         return
     # Revisions met unchanged but never embedded (an interrupted run) are embedded here, outside the lock.
     work = index_services.revision_chunks_ensure(revision_ids=revisions.values(), pipeline=pipeline)
+    # So are the evaluation set's queries (None: the gate is off).
+    models = [pipeline.embedding_model] + ([active.pipeline.embedding_model] if active is not None else [])
+    gate = evaluation_gate.gate_prepare(models=models)
     with transaction.atomic():
         locked = SyncJob.objects.select_for_update().get(pk=job.pk)
         if locked.status != SyncJob.Status.RUNNING or locked.cancel_requested_at is not None:
@@ -522,8 +546,23 @@ def _sync_finish(job: SyncJob) -> None:
             note=f"sync #{job.pk} of {source.name}",
             embeddings_computed=locked.embeddings_computed + work["embeddings_computed"],
             bytes_added=locked.bytes_added + work["bytes"],
+            activate=gate is None,
         )
-        _sync_job_end(job, status=final_status)
+        message = ""
+        if gate is not None:
+            # Still under the version lock taken by the build: the active version cannot change meanwhile.
+            evaluation = evaluation_gate.version_gate_check(
+                version=job.index_version, gate=gate, actor=job.requested_by
+            )
+            if evaluation is None or evaluation.passed:
+                job.index_version = index_services.index_version_activate(
+                    version=job.index_version, actor=job.requested_by, reason="sync"
+                )
+                if evaluation is not None:
+                    message = f"activated; evaluation gate {evaluation.verdict()}"
+            else:
+                message = evaluation_gate.version_gate_hold_message(evaluation=evaluation)
+        _sync_job_end(job, status=final_status, message=message)
 
 
 def _sync_job_end(job: SyncJob, *, status: str, message: str = "") -> None:
@@ -645,14 +684,20 @@ def _upload_name(name: str) -> str:
 
 @transaction.atomic
 def uploaded_file_put(
-    *, source: Source, name: str, content: bytes, media_type: str = "", uploaded_by=None
+    *, source: Source, name: str, content: bytes, media_type: str = "", uploaded_by=None, metadata=None
 ) -> tuple[UploadedFile, bool]:
-    """Store an uploaded file, replacing the one of the same name; ``(file, created)``.
+    """Store an uploaded file, replacing the one of the same name (metadata included); ``(file, created)``.
 
-    The next sync of the source picks the change up like any other connector's.
+    The next sync of the source picks the change up like any other connector's;
+    ``metadata`` (see :mod:`sources.metadata`) becomes the revision's, over the
+    file's own front matter.
     """
     _upload_source(source)
     name = _upload_name(name)
+    try:
+        metadata = metadata_validate(metadata)
+    except MetadataError as exc:
+        raise ApplicationError(str(exc), details={"metadata": [str(exc)]}) from None
     max_bytes = settings.SOURCE_MAX_DOCUMENT_BYTES
     if len(content) > max_bytes:
         raise ApplicationError(
@@ -669,6 +714,7 @@ def uploaded_file_put(
         defaults={
             "content": content,
             "media_type": media_type[:200],
+            "metadata": metadata,
             "size": len(content),
             "content_hash": hashlib.sha256(content).hexdigest(),
             "uploaded_by": uploaded_by,

@@ -16,6 +16,7 @@ from sources.connectors.base import (
     matches,
     require_object,
 )
+from sources.metadata import document_metadata
 from sources.parsers import media_type_for
 
 _FORMATS = ["md", "txt", "pdf", "docx", "html", "htm"]
@@ -63,13 +64,15 @@ class FolderConnector(Connector):
             except OSError as exc:
                 yield FetchFailure(relative, f"cannot read: {exc.strerror or exc}")
                 continue
+            media_type = media_type_for(path.name)
             yield FetchedDocument(
                 external_id=relative,
                 title=path.stem,
                 uri=resolved.as_uri(),
                 content=content,
-                media_type=media_type_for(path.name),
+                media_type=media_type,
                 modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                metadata=document_metadata(content, media_type=media_type),
             )
 
     @staticmethod

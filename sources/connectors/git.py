@@ -24,6 +24,7 @@ from sources.connectors.base import (
     matches,
     require_object,
 )
+from sources.metadata import document_metadata
 from sources.parsers import media_type_for
 from sources.parsers.dispatch import SUPPORTED_SUFFIXES
 
@@ -103,16 +104,21 @@ class GitConnector(Connector):
         last_commits = self._last_commits(repository, head, {path for path, _ in wanted})
         base_uri = Path(repository).as_uri()
         for (path, _blob), content in zip(wanted, self._blobs(repository, [b for _, b in wanted]), strict=True):
-            commit, timestamp = last_commits.get(path, (head, None))
+            commit, timestamp, author = last_commits.get(path, (head, None, ""))
+            media_type = media_type_for(path)
             yield FetchedDocument(
                 external_id=path,
                 title=Path(path).stem,
                 uri=f"{base_uri}/{path}?ref={branch}",
                 content=content,
-                media_type=media_type_for(path),
+                media_type=media_type,
                 modified_at=datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None,
                 version=commit,
-                metadata={"commit": commit, "branch": branch},
+                metadata=document_metadata(
+                    content,
+                    media_type=media_type,
+                    given={"commit": commit, "branch": branch, "path": path[:500], "author": author[:500]},
+                ),
             )
 
     @staticmethod
@@ -139,20 +145,20 @@ class GitConnector(Connector):
             writer.join()
 
     @staticmethod
-    def _last_commits(repository: str, head: str, paths: set[str]) -> dict[str, tuple[str, int]]:
-        """For each path, the newest commit that touched it, from one ``git log`` pass."""
-        found: dict[str, tuple[str, int]] = {}
+    def _last_commits(repository: str, head: str, paths: set[str]) -> dict[str, tuple[str, int, str]]:
+        """For each path, the newest commit that touched it (sha, time, author name), from one ``git log`` pass."""
+        found: dict[str, tuple[str, int, str]] = {}
         if not paths:
             return found
-        output = _git(repository, "log", "--format=%x01%H %ct", "--name-only", "-z", head)
+        output = _git(repository, "log", "--format=%x01%H %ct %an", "--name-only", "-z", head)
         for record in output.split(b"\x01")[1:]:
-            # With -z: "<sha> <time>\0\n<name>\0<name>\0..."
+            # With -z: "<sha> <time> <author>\0\n<name>\0<name>\0..."
             header, *names = record.split(b"\x00")
-            commit, timestamp = header.decode().split()
+            commit, timestamp, *author = header.decode("utf-8", errors="replace").split(" ", 2)
             for name in names:
                 path = name.lstrip(b"\n").decode("utf-8", errors="surrogateescape")
                 if path in paths and path not in found:
-                    found[path] = (commit, int(timestamp))
+                    found[path] = (commit, int(timestamp), author[0] if author else "")
             if len(found) == len(paths):
                 break
         return found

@@ -20,6 +20,7 @@ from sources.connectors.base import (
     positive_int,
     require_object,
 )
+from sources.metadata import document_metadata
 from sources.parsers import media_type_for
 from sources.parsers.dispatch import HTML
 
@@ -133,6 +134,7 @@ class HttpConnector(Connector):
                 content=content,
                 media_type=media_type,
                 modified_at=self._last_modified(response.headers.get("Last-Modified")),
+                metadata=document_metadata(content, media_type=media_type, given=self._metadata(response.headers)),
             )
 
     @staticmethod
@@ -182,6 +184,16 @@ class HttpConnector(Connector):
 
         soup = BeautifulSoup(content, "lxml", parse_only=SoupStrainer("a"))
         return [urljoin(base, a["href"]) for a in soup.find_all("a", href=True) if "nofollow" not in a.get("rel", [])]
+
+    @staticmethod
+    def _metadata(headers) -> dict:
+        # Last-Modified is the revision's modified_at already (and filterable as a date); kept out of
+        # the metadata, which is part of the content hash, so a server stamping every response "now"
+        # does not make a new revision of an unchanged page at each sync.
+        return {
+            "content_type": (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower(),
+            "content_language": (headers.get("Content-Language") or "").strip(),
+        }
 
     @staticmethod
     def _last_modified(value: str | None):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from sources.connectors.base import ConfigError, Connector, FetchedDocument, FetchFailure, require_object
+from sources.metadata import metadata_clean
 from sources.parsers import ParseError, decode_text
 from sources.parsers.dispatch import TICKET
 
@@ -111,6 +112,8 @@ class TicketsConnector(Connector):
                 media_type=TICKET,
                 modified_at=_datetime(record.get(config["modified_field"])) if config["modified_field"] else None,
                 access_list=_principals(record.get(config["access_field"])) if config["access_field"] else None,
+                # The structured fields (status, priority, labels, assignee...) are filterable metadata too.
+                metadata=metadata_clean({name: record.get(name) for name in config["metadata_fields"]}),
             )
 
     @staticmethod

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 from sources.connectors.base import Connector, FetchedDocument, FetchFailure, require_object
+from sources.metadata import document_metadata
 from sources.parsers import media_type_for
 
 
@@ -18,11 +19,15 @@ class UploadConnector(Connector):
 
         files = UploadedFile.objects.filter(source_id=source_id).order_by("name")
         for upload in files.iterator(chunk_size=100):
+            content = bytes(upload.content)
+            media_type = media_type_for(upload.name, declared=upload.media_type)
             yield FetchedDocument(
                 external_id=upload.name,
                 title=upload.name.rsplit(".", 1)[0],
                 uri=f"upload:{source_id}/{upload.name}",
-                content=bytes(upload.content),
-                media_type=media_type_for(upload.name, declared=upload.media_type),
+                content=content,
+                media_type=media_type,
                 modified_at=upload.uploaded_at,
+                # What the uploader gave wins over the file's own front matter.
+                metadata=document_metadata(content, media_type=media_type, given=upload.metadata),
             )

@@ -70,6 +70,8 @@ def parse_bytes(data: bytes, *, media_type: str, name: str) -> Parsed:
     if media_type == CODE:
         language = _CODE_LANGUAGES.get(PurePosixPath(name.lower()).suffix, "")
         return text.parse_code(data, name=PurePosixPath(name).name, language=language)
-    if media_type in (TEXT, MARKDOWN) or media_type.startswith("text/"):
+    if media_type == MARKDOWN:
+        return text.parse_markdown(data, name=name)
+    if media_type == TEXT or media_type.startswith("text/"):
         return text.parse_text(data, name=name)
     raise ParseError(f"unsupported format {media_type!r}")

@@ -74,6 +74,28 @@ def parse_text(data: bytes, *, name: str) -> Parsed:
     return Parsed(text=text, title=title_from_text(text, fallback="") or None)
 
 
+# "---", up to 99 lines, "---" or "...": what sources.metadata.front_matter reads as metadata.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?:.*\n){0,98}?(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
+
+
+def parse_markdown(data: bytes, *, name: str) -> Parsed:
+    """Markdown without its front matter, which is metadata (the revision's), not text; its title wins.
+
+    Only a block that holds metadata is front matter: a file opening with a ``---``
+    rule and a second rule further down keeps its text.
+    """
+    from sources.metadata import front_matter
+
+    text, found = decode_text(data), front_matter(data)
+    if found:
+        text = _FRONT_MATTER.sub("", text, count=1)
+    if not text.strip():
+        raise ParseError("no text content")
+    title = found.get("title")
+    title = title.strip()[:500] if isinstance(title, str) and title.strip() else title_from_text(text, fallback="")
+    return Parsed(text=text, title=title or None)
+
+
 def parse_code(data: bytes, *, name: str, language: str) -> Parsed:
     """Code goes in a fence, so that a ``# comment`` is never taken for a heading by the chunker."""
     text = decode_text(data).rstrip("\n")

@@ -8,7 +8,9 @@ from sources.connectors.folder import DEFAULT_INCLUDE
 from sources.models import Source, SyncJob
 
 SOURCE_FIELDS = {"id", "name", "kind", "config", "enabled", "last_synced_at"}
-DOCUMENT_FIELDS = {"id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "updated_at"}
+DOCUMENT_FIELDS = {
+    *("id", "source", "external_id", "title", "uri", "content_hash", "modified_at", "metadata", "updated_at"),
+}
 SYNC_JOB_FIELDS = {
     "id",
     "source",
@@ -349,6 +351,45 @@ def test_uploaded_files_are_synced_replaced_by_name_and_removed(api, staff, uplo
 
     assert client.delete(f"/api/v1/sources/{uploads.pk}/documents/policy.docx").status_code == 204
     assert sync_now(uploads).counts["deleted"] == 1
+
+
+def test_upload_with_metadata_reaches_the_revision_and_the_document_api(api, staff, alice, grant, uploads, sync_now):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api(staff)
+    content = b"---\nteam: finance\nstatus: draft\n---\n# Leave\n\nTwenty weeks."
+    response = client.post(
+        f"/api/v1/sources/{uploads.pk}/documents",
+        {
+            "file": [SimpleUploadedFile("leave.md", content, content_type="text/markdown")],
+            "metadata": '{"status": "approved", "tags": ["hr"]}',
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()[0]["metadata"] == {"status": "approved", "tags": ["hr"]}
+    sync_now(uploads)
+    grant(uploads, user=alice)
+    (document,) = page(api(alice).get("/api/v1/documents"))
+    # The uploader's metadata wins over the file's own front matter, key by key.
+    assert document["metadata"] == {"team": "finance", "status": "approved", "tags": ["hr"]}
+    assert api(alice).get(f"/api/v1/documents/{document['id']}").json()["metadata"] == document["metadata"]
+
+
+def test_upload_with_oversized_metadata_is_a_400_and_stores_nothing(api, staff, uploads):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = api(staff).post(
+        f"/api/v1/sources/{uploads.pk}/documents",
+        {
+            "file": [SimpleUploadedFile("a.md", b"# A", content_type="text/markdown")],
+            "metadata": '{"k": "%s"}' % ("x" * 600),
+        },
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["metadata"]
+    assert not uploads.uploaded_files.exists()
 
 
 def test_upload_to_a_folder_source_is_refused(api, staff, folder_source):

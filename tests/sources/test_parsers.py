@@ -14,7 +14,7 @@ def test_pdf_text_layer_keeps_page_numbers_as_sections():
     assert parsed.title == "Runbook"
     assert "## Page 1\n\nDeploys roll out in three waves." in parsed.text
     assert "## Page 2\n\nRollback takes one click." in parsed.text
-    sections = {chunk.section for chunk in chunk_text(parsed.text, max_words=50, overlap_words=5)}
+    sections = {chunk.section for chunk in chunk_text(parsed.text, max_tokens=50, overlap_tokens=5)}
     assert sections == {"Runbook > Page 1", "Runbook > Page 2"}
 
 
@@ -97,7 +97,7 @@ def test_source_code_is_fenced_so_comments_are_not_headings():
     assert media_type_for("app/settings.py") == CODE
     assert parsed.title == "settings.py"
     assert "```python\n# Settings loader" in parsed.text
-    assert {chunk.section for chunk in chunk_text(parsed.text, max_words=100, overlap_words=10)} == {"settings.py"}
+    assert {chunk.section for chunk in chunk_text(parsed.text, max_tokens=100, overlap_tokens=10)} == {"settings.py"}
 
 
 def test_json_and_csv_records_become_sections():
