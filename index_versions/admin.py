@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
-from django.db.models import Subquery
+from django.db.models import JSONField, OuterRef, Subquery
+from django.db.models.functions import JSONObject
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -9,13 +10,33 @@ from django.utils.html import format_html
 from index_versions import selectors, services
 from index_versions.models import Activation, IndexVersion
 from ragplatform.errors import ApplicationError
+from retrieval.models import VersionEvaluation
+
+_EVALUATION_FIELDS = ("metric", "score", "baseline_id", "baseline_score", "tolerance", "passed", "reason")
+
+
+def evaluation_summary(version) -> str:
+    """The latest gate result, e.g. "held by the evaluation gate: nDCG@10 0.610 < 0.660 - 0.02 (version 11)"."""
+    data = getattr(version, "latest_evaluation", None)
+    if not hasattr(version, "latest_evaluation"):  # not from the changelist's annotated queryset
+        latest = VersionEvaluation.objects.filter(version=version).order_by("-id").first()
+        data = latest and {name: getattr(latest, name) for name in _EVALUATION_FIELDS}
+    if not data:
+        return ""
+    evaluation = VersionEvaluation(**data)
+    verdict = evaluation.verdict()
+    if not evaluation.passed and version.state == IndexVersion.State.READY:
+        return "held by the evaluation gate: " + verdict.removeprefix("failed: ")
+    return verdict
 
 
 @admin.register(IndexVersion)
 class IndexVersionAdmin(admin.ModelAdmin):
     """The versions page: one-click activate / roll back (after a diff), pin, unpin."""
 
-    list_display = ["id", "state", "pinned", "created_at", "activated_at", "parent", "note", "documents", "switch"]
+    list_display = [
+        "id", "state", "pinned", "created_at", "activated_at", "parent", "note", "documents", "evaluation", "switch",
+    ]  # fmt: skip
     list_filter = ["state", "pinned"]
     readonly_fields = [f.name for f in IndexVersion._meta.fields]
     actions = ["pin", "unpin"]
@@ -23,7 +44,17 @@ class IndexVersionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # The active version's id on every row: one query for the page, not one per row.
         active = IndexVersion.objects.filter(state=IndexVersion.State.ACTIVE).values("pk")[:1]
-        return super().get_queryset(request).annotate(active_id=Subquery(active))
+        # Likewise the latest evaluation-gate result (retrieval.gate), as one JSON object.
+        latest = (
+            VersionEvaluation.objects.filter(version=OuterRef("pk"))
+            .order_by("-id")
+            .values(data=JSONObject(**{name: name for name in _EVALUATION_FIELDS}))[:1]
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_id=Subquery(active), latest_evaluation=Subquery(latest, output_field=JSONField()))
+        )
 
     def has_add_permission(self, request):
         return False  # versions come from syncs, reverts and rebuilds
@@ -34,6 +65,10 @@ class IndexVersionAdmin(admin.ModelAdmin):
     @admin.display(description="documents")
     def documents(self, version):
         return version.counts.get("documents")
+
+    @admin.display(description="evaluation gate")
+    def evaluation(self, version):
+        return evaluation_summary(version)
 
     @admin.display(description="")
     def switch(self, version):
@@ -78,6 +113,7 @@ class IndexVersionAdmin(admin.ModelAdmin):
             "version": version,
             "active": active,
             "diff": diff,
+            "evaluation": evaluation_summary(version),
             "changelist": changelist,
         }
         return TemplateResponse(request, "admin/index_versions/confirm_activate.html", context)

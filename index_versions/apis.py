@@ -13,8 +13,10 @@ from index_versions.serializers import (
     PinInputSerializer,
     RebuildInputSerializer,
     RevertInputSerializer,
+    VersionEvaluationOutputSerializer,
 )
 from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
+from retrieval import gate
 from sources.selectors import source_list
 
 
@@ -58,6 +60,32 @@ class IndexVersionActivateApi(APIView):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         version = services.index_version_activate(version=version, actor=request.user, reason="api")
         return Response(IndexVersionOutputSerializer(version).data)
+
+
+class IndexVersionEvaluationsApi(GenericAPIView):
+    """Staff: the version's scores on the evaluation gate's set (newest first); POST scores it now."""
+
+    permission_classes = [IsStaff]
+    serializer_class = VersionEvaluationOutputSerializer
+
+    def get_queryset(self):
+        version = get_object_or_404(selectors.index_version_list(), pk=self.kwargs["version_id"])
+        return gate.version_evaluation_list(version=version)
+
+    @extend_schema(responses=VersionEvaluationOutputSerializer(many=True))
+    def get(self, request, version_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(VersionEvaluationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={201: VersionEvaluationOutputSerializer},
+        summary="Score this version against the active one on the evaluation gate's set; activates nothing",
+    )
+    def post(self, request, version_id):
+        version = get_object_or_404(selectors.index_version_list(), pk=version_id)
+        evaluation = gate.version_evaluate_now(version=version, actor=request.user)
+        return Response(VersionEvaluationOutputSerializer(evaluation).data, status=status.HTTP_201_CREATED)
 
 
 class IndexVersionPinApi(APIView):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from index_versions.models import IndexVersion, Pipeline
+from retrieval.models import VersionEvaluation
 
 
 class PipelineOutputSerializer(serializers.ModelSerializer):
@@ -28,6 +29,34 @@ class IndexVersionOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class VersionEvaluationOutputSerializer(serializers.ModelSerializer):
+    """A version's score on the evaluation gate's set (``retrieval.gate``); ``score`` null: not evaluated."""
+
+    verdict = serializers.CharField(help_text="e.g. 'failed: nDCG@10 0.610 < 0.660 - 0.02 (version 11)'")
+
+    class Meta:
+        model = VersionEvaluation
+        fields = [
+            "id",
+            "version",
+            "trigger",
+            "metric",
+            "mode",
+            "score",
+            "baseline",
+            "baseline_score",
+            "tolerance",
+            "passed",
+            "query_count",
+            "username",
+            "set_path",
+            "set_sha256",
+            "reason",
+            "verdict",
+            "created_at",
+        ]
+
+
 class PinInputSerializer(serializers.Serializer):
     pinned = serializers.BooleanField(default=True)
 
@@ -39,8 +68,10 @@ class RevertInputSerializer(serializers.Serializer):
 class RebuildInputSerializer(serializers.Serializer):
     """A new pipeline; omitted settings are taken from the active version's pipeline."""
 
-    max_words = serializers.IntegerField(min_value=16, max_value=2048, required=False)
-    overlap_words = serializers.IntegerField(min_value=0, max_value=1024, required=False)
+    max_tokens = serializers.IntegerField(
+        min_value=16, max_value=8192, required=False, help_text="Default: the active pipeline's, or the model's window"
+    )
+    overlap_tokens = serializers.IntegerField(min_value=0, max_value=4096, required=False)
     embedding_model = serializers.CharField(max_length=500, required=False)
 
 

@@ -12,5 +12,10 @@ urlpatterns = [
     ),
     path("index-versions/<int:version_id>/pin", apis.IndexVersionPinApi.as_view(), name="index-version-pin"),
     path("index-versions/<int:version_id>/diff", apis.IndexVersionDiffApi.as_view(), name="index-version-diff"),
+    path(
+        "index-versions/<int:version_id>/evaluations",
+        apis.IndexVersionEvaluationsApi.as_view(),
+        name="index-version-evaluations",
+    ),
     path("sources/<int:source_id>/revert", apis.SourceRevertApi.as_view(), name="source-revert"),
 ]

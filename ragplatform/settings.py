@@ -171,8 +171,9 @@ CELERY_TIMEZONE = TIME_ZONE
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "")
 EMBEDDING_DEVICE = os.environ.get("EMBEDDING_DEVICE", "cpu")
 EMBEDDING_BATCH_SIZE = int(os.environ.get("EMBEDDING_BATCH_SIZE", "64"))
-CHUNK_MAX_WORDS = int(os.environ.get("CHUNK_MAX_WORDS", "180"))
-CHUNK_OVERLAP_WORDS = int(os.environ.get("CHUNK_OVERLAP_WORDS", "30"))
+# In the embedding model's tokens, title and section path included; 0 = the model's whole window.
+CHUNK_MAX_TOKENS = int(os.environ.get("CHUNK_MAX_TOKENS", "0"))
+CHUNK_OVERLAP_TOKENS = int(os.environ.get("CHUNK_OVERLAP_TOKENS", "32"))
 # maintenance_work_mem while building an HNSW index (a new embedding dimension, a bulk load).
 HNSW_BUILD_MEMORY = os.environ.get("HNSW_BUILD_MEMORY", "512MB")
 # Retention keeps the newest N versions plus the active and pinned ones.
@@ -233,6 +234,16 @@ HYBRID_CANDIDATES = int(os.environ.get("HYBRID_CANDIDATES", "100"))  # chunks ea
 RRF_K = int(os.environ.get("RRF_K", "60"))
 HYBRID_VECTOR_WEIGHT = float(os.environ.get("HYBRID_VECTOR_WEIGHT", "1.0"))
 HYBRID_KEYWORD_WEIGHT = float(os.environ.get("HYBRID_KEYWORD_WEIGHT", "1.0"))
+# Reranking (retrieval.reranking): a local path to a sentence-transformers CrossEncoder (empty: off).
+# A reranked search scores its best RERANK_CANDIDATES ACL-filtered hits (at most 200) against the query.
+RERANK_MODEL = os.environ.get("RERANK_MODEL", "")
+RERANK_DEFAULT = env_bool("RERANK_DEFAULT", False)  # whether a search that does not say reranks
+RERANK_CANDIDATES = int(os.environ.get("RERANK_CANDIDATES", "50"))
+RERANK_BATCH_SIZE = int(os.environ.get("RERANK_BATCH_SIZE", "32"))  # pairs per CrossEncoder forward pass
+# Recency boost (retrieval.selectors.recency_boosted): score * (1 + weight * 0.5 ** (age_days / half_life)).
+# A half-life of 0 leaves it off unless a request asks with its own recency_half_life_days.
+SEARCH_RECENCY_HALF_LIFE_DAYS = float(os.environ.get("SEARCH_RECENCY_HALF_LIFE_DAYS", "0"))
+SEARCH_RECENCY_WEIGHT = float(os.environ.get("SEARCH_RECENCY_WEIGHT", "1.0"))
 # Answers (retrieval.generators): "extractive" (no LLM) or "openai" (any OpenAI-compatible server).
 ANSWER_GENERATOR = os.environ.get("ANSWER_GENERATOR", "extractive")
 ANSWER_MIN_SIMILARITY = float(os.environ.get("ANSWER_MIN_SIMILARITY", "0.35"))  # below: "nothing relevant found"
@@ -256,3 +267,10 @@ DUPLICATES_FETCH_EXTRA = int(os.environ.get("DUPLICATES_FETCH_EXTRA", "20"))  # 
 # Keyword leg: Okapi BM25 over PostgreSQL full text (retrieval.selectors._keyword_leg).
 BM25_K1 = float(os.environ.get("BM25_K1", "1.2"))
 BM25_B = float(os.environ.get("BM25_B", "0.75"))
+# Evaluation gate (retrieval.gate): a sync activates its version only if its nDCG@10 on this JSONL set,
+# searched as EVALUATION_GATE_USER under the ordinary ACL, is at least the active version's minus the
+# tolerance; otherwise the version stays ready for an operator. Empty path: off (syncs always activate).
+EVALUATION_GATE_SET = os.environ.get("EVALUATION_GATE_SET", "")
+EVALUATION_GATE_USER = os.environ.get("EVALUATION_GATE_USER", "")
+EVALUATION_GATE_TOLERANCE = float(os.environ.get("EVALUATION_GATE_TOLERANCE", "0.02"))  # absolute nDCG@10
+EVALUATION_GATE_MODE = os.environ.get("EVALUATION_GATE_MODE", "")  # empty: SEARCH_DEFAULT_MODE

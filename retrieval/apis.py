@@ -1,12 +1,16 @@
 import json
 
 from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from index_versions.models import IndexVersion
+from index_versions.services import index_version_active
 from ragplatform.authentication import acting_service_account
 from ragplatform.permissions import IsStaff
 from retrieval import selectors, services
@@ -18,6 +22,8 @@ from retrieval.serializers import (
     FeedbackOutputSerializer,
     SearchInputSerializer,
     SearchOutputSerializer,
+    StaleDuplicateGroupSerializer,
+    StaleDuplicatesInputSerializer,
 )
 
 
@@ -84,3 +90,27 @@ class FeedbackExportApi(APIView):
         )
         response["Content-Disposition"] = f'attachment; filename="{serializer.validated_data["kind"]}.jsonl"'
         return response
+
+
+class StaleDuplicatesApi(GenericAPIView):
+    """Staff: an operator report, so titles and URIs of every copy are shown (no ACL)."""
+
+    permission_classes = [IsStaff]
+    serializer_class = StaleDuplicateGroupSerializer
+
+    @extend_schema(
+        parameters=[StaleDuplicatesInputSerializer],
+        responses=StaleDuplicateGroupSerializer(many=True),
+        summary="Staff: duplicate groups whose copies disagree on their date, widest spread first",
+    )
+    def get(self, request):
+        serializer = StaleDuplicatesInputSerializer(data=request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "version" in data:
+            version = get_object_or_404(IndexVersion.objects.all(), pk=data["version"])
+        else:
+            version = index_version_active()
+        groups = [] if version is None else selectors.stale_duplicates(version=version, min_days=data["min_days"])
+        page = self.paginate_queryset(groups)
+        return self.get_paginated_response(StaleDuplicateGroupSerializer(page, many=True).data)

@@ -28,11 +28,21 @@ from index_versions.services import (
     revision_chunks_ensure,
     vector_index_ensure,
 )
-from retrieval.selectors import search
+from retrieval.reranking import rerank_available
+from retrieval.selectors import SearchMode, search
 from sources.models import Document, DocumentRevision, Source
 
 EVALUATION_USERNAME = "evaluation"
 _BATCH = 256
+# Hybrid search whose candidates the CrossEncoder (RERANK_MODEL) re-orders: an evaluation mode, not a
+# search mode (the API's is the separate ``rerank`` flag).
+RERANK_MODE = "hybrid+rerank"
+MODES = (*SearchMode.ALL, RERANK_MODE)
+
+
+def default_modes() -> tuple[str, ...]:
+    """Every search mode, plus ``hybrid+rerank`` when a reranker is configured (``RERANK_MODEL``)."""
+    return MODES if rerank_available() else SearchMode.ALL
 
 
 @dataclass(frozen=True)
@@ -80,13 +90,13 @@ def evaluation_user():
 
 
 def evaluation_corpus_load(
-    *, dataset: Dataset, max_words: int, overlap_words: int, progress: Callable[[int], None] | None = None
+    *, dataset: Dataset, max_tokens: int, overlap_tokens: int, progress: Callable[[int], None] | None = None
 ) -> IndexVersion:
     """Load ``dataset``'s corpus into source ``evaluation:<name>`` and build a ready, inactive version.
 
-    Each document's text is its title, a blank line, then its body (BEIR's
-    concatenation). Loading again reuses documents, revisions, chunks and
-    embeddings: only what changed is embedded.
+    Each document's title is its revision's title, which the chunker puts in front
+    of every chunk's text (BEIR embeds title and body together). Loading again
+    reuses documents, revisions, chunks and embeddings: only what changed is embedded.
     """
     user = evaluation_user()
     with transaction.atomic():
@@ -96,7 +106,7 @@ def evaluation_corpus_load(
         SourceGrant.objects.get_or_create(source=source, user=user)
     revisions = _documents_store(source=source, corpus=dataset.corpus)
     pipeline = pipeline_get_or_create(
-        max_words=max_words, overlap_words=overlap_words, embedding_model=embedding.model_name()
+        max_tokens=max_tokens, overlap_tokens=overlap_tokens, embedding_model=embedding.model_name()
     )
     vector_index_ensure(dimensions=pipeline.dimensions)
     revision_ids = list(revisions.values())
@@ -125,7 +135,7 @@ def evaluation_corpus_load(
 @transaction.atomic
 def _documents_store(*, source: Source, corpus: dict[str, tuple[str, str]]) -> dict[int, int]:
     """Documents and revisions for ``corpus``; returns {document id: revision id}."""
-    contents = {external_id: f"{title}\n\n{text}".strip() for external_id, (title, text) in corpus.items()}
+    contents = {external_id: text.strip() or title for external_id, (title, text) in corpus.items()}
     hashes = {external_id: hashlib.sha256(content.encode()).hexdigest() for external_id, content in contents.items()}
     Document.objects.bulk_create(
         [
@@ -166,8 +176,12 @@ def _documents_store(*, source: Source, corpus: dict[str, tuple[str, str]]) -> d
 
 
 def ranked_documents(*, user, version: IndexVersion, query: str, mode: str, depth: int = 100) -> list[str]:
-    """External ids of the documents found, best first (a document ranks by its best chunk)."""
-    outcome = search(user=user, query=query, k=depth, mode=mode, version=version)
+    """External ids of the documents found, best first (a document ranks by its best chunk).
+
+    ``mode`` is a search mode or ``hybrid+rerank`` (:data:`RERANK_MODE`).
+    """
+    base, _, extra = mode.partition("+")
+    outcome = search(user=user, query=query, k=depth, mode=base, version=version, rerank=extra == "rerank")
     external = dict(
         Document.objects.filter(pk__in={hit.document_id for hit in outcome.results}).values_list("pk", "external_id")
     )

@@ -1,19 +1,24 @@
 """Search: the active version's chunks nearest to a query (vector), matching it (keyword),
 or both fused (hybrid), under the caller's ACL, in one SQL statement."""
 
+import dataclasses
+import functools
+import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from acl.selectors import visibility_condition
 from index_versions import embedding
 from index_versions.models import Chunk, Embedding, IndexVersion, VersionDocument
 from index_versions.services import index_version_active
+from retrieval import reranking
 from retrieval.models import DuplicateMember
-from sources.models import DocumentRevision
+from sources.models import DocumentRevision, Source
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class SearchHit:
     modified_at: datetime | None = None
     # Other copies of this text the same user may read (see retrieval.duplicates); never invisible ones.
     also_in: tuple = ()
+    # The revision's metadata (sources.metadata): ticket fields, front matter...
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 class SearchPlan:
@@ -53,12 +60,17 @@ class SearchFilters:
     modified_before: datetime | None = None
     # File extensions without the dot ("md", "pdf"), matched on the end of the document's URI.
     document_types: tuple[str, ...] = ()
+    # ((key, (value, ...)), ...): the revision's metadata has each key with one of its values.
+    metadata: tuple[tuple[str, tuple], ...] = ()
 
     def sql(self, *, membership: str = "vd") -> tuple[str, list]:
         """``(sql, params)`` to AND into a leg's WHERE; ``TRUE`` when nothing is restricted.
 
-        Conditions on the revision (date, type) are a primary-key probe per candidate, so
-        the legs keep their plans (index order for HNSW, the GIN index for keywords).
+        Conditions on the revision (date, type, metadata) are a primary-key probe per
+        candidate, so the legs keep their plans (index order for HNSW, the GIN index for
+        keywords). Metadata is JSONB containment: per key,
+        ``r.metadata @> ANY('{"k": v}', '{"k": [v]}', ...)`` over the key's values (any
+        of them; the array form matches a list-valued key holding v); keys are ANDed.
         """
         parts, params = [], []
         if self.sources:
@@ -74,6 +86,9 @@ class SearchFilters:
         if self.document_types:
             revision_parts.append(r"lower(substring(r.uri from '\.([A-Za-z0-9]+)(?:[?#].*)?$')) = ANY(%s)")
             params.append([t.lower().lstrip(".") for t in self.document_types])
+        for key, values in self.metadata:
+            revision_parts.append("r.metadata @> ANY(%s::jsonb[])")
+            params.append([json.dumps({key: shape}) for value in values for shape in (value, [value])])
         if revision_parts:
             parts.append(
                 f"EXISTS (SELECT 1 FROM {_REVISION} r WHERE r.id = {membership}.revision_id AND "
@@ -101,6 +116,8 @@ class SearchOutcome:
     id: int | None = None  # the search's audit event, once recorded (retrieval.services.search_run)
     mode: str = SearchMode.HYBRID
     extra: dict = field(default_factory=dict)
+    reranked: bool = False  # the results are in CrossEncoder order, scored by it (retrieval.reranking)
+    recency_half_life_days: float | None = None  # the recency boost applied, if any (see recency_boosted)
 
 
 _EMBEDDING = Embedding._meta.db_table
@@ -108,6 +125,7 @@ _CHUNK = Chunk._meta.db_table
 _MEMBERSHIP = VersionDocument._meta.db_table
 _REVISION = DocumentRevision._meta.db_table
 _DUPLICATE = DuplicateMember._meta.db_table
+_SOURCE = Source._meta.db_table
 
 
 # ``nearest`` (chunk_id, document_id, source_id, revision_id, score) -> the hit rows, best first, each
@@ -116,7 +134,7 @@ _DUPLICATE = DuplicateMember._meta.db_table
 def _with_text(acl_sql: str) -> str:
     return f"""
     SELECT n.chunk_id, n.document_id, r.title, n.source_id, r.uri, c.section, c.text, n.score, r.modified_at,
-           dm."group", dm.is_canonical, dup.also_in
+           dm."group", dm.is_canonical, dup.also_in, r.metadata::json
     FROM nearest n
     JOIN {_CHUNK} c ON c.id = n.chunk_id
     JOIN {_REVISION} r ON r.id = n.revision_id
@@ -152,7 +170,11 @@ def _collapsed(rows, k: int) -> list[SearchHit]:
     for row in rows:
         if row[9] is not None and shown[row[9]] != row[1]:
             continue
-        hits.append(SearchHit(*row[:7], score=float(row[7]), modified_at=row[8], also_in=tuple(row[11] or ())))
+        hits.append(
+            SearchHit(
+                *row[:7], score=float(row[7]), modified_at=row[8], also_in=tuple(row[11] or ()), metadata=row[12] or {}
+            )
+        )
         if len(hits) == k:
             break
     return hits
@@ -445,28 +467,190 @@ def search(
     mode: str = SearchMode.HYBRID,
     filters: SearchFilters = NO_FILTERS,
     version: IndexVersion | None = None,
+    rerank: bool = False,
+    recency_half_life_days: float | None = None,
 ) -> SearchOutcome:
     """Search the active version (or ``version``: the evaluation's) as ``user``.
 
-    The query is embedded only when a vector leg needs it.
+    The query is embedded only when a vector leg needs it. With ``rerank`` (the
+    caller checks :func:`retrieval.reranking.rerank_available`) or a recency
+    boost, the SQL fetches a larger pool (``RERANK_CANDIDATES``, at least ``k``)
+    of ACL-filtered, duplicate-collapsed hits, which are then re-ordered in
+    Python: first by the CrossEncoder, then by :func:`recency_boosted`, and cut
+    to ``k``. Both only re-order what the SQL returned, so neither can change
+    which chunks the user sees, nor add a query.
     """
     started = time.perf_counter()
+    outcome = functools.partial(
+        SearchOutcome, mode=mode, reranked=rerank, recency_half_life_days=recency_half_life_days
+    )
     version = version or index_version_active()
     if version is None:
-        return SearchOutcome(results=[], index_version=None, took_ms=_elapsed_ms(started), mode=mode)
+        return outcome(results=[], index_version=None, took_ms=_elapsed_ms(started))
     query_vector = None
     if mode != SearchMode.KEYWORD:
         query_vector = embedding.embed_query(query, model=version.pipeline.embedding_model)
+    reorders = rerank or bool(recency_half_life_days)
     found = hybrid_search(
-        user=user, version=version, query=query, query_vector=query_vector, k=k, mode=mode, filters=filters
-    )
-    return SearchOutcome(
-        results=found.hits, index_version=version.pk, took_ms=_elapsed_ms(started), plan=found.plan, mode=mode
-    )
+        user=user, version=version, query=query, query_vector=query_vector,
+        k=reranking.rerank_candidates(k=k) if reorders else k, mode=mode, filters=filters,
+    )  # fmt: skip
+    hits = found.hits
+    if rerank:
+        hits = reranking.rerank(query=query, hits=hits, k=len(hits))
+    if recency_half_life_days:
+        hits = recency_boosted(
+            hits, half_life_days=recency_half_life_days, weight=settings.SEARCH_RECENCY_WEIGHT, now=timezone.now()
+        )
+    return outcome(results=hits[:k], index_version=version.pk, took_ms=_elapsed_ms(started), plan=found.plan)
+
+
+def recency_boosted(hits: list[SearchHit], *, half_life_days: float, weight: float, now: datetime) -> list[SearchHit]:
+    """``hits`` re-ordered with newer documents lifted: each score times a boost that halves with age.
+
+    ``boost = 1 + weight * 0.5 ** (age_days / half_life_days)``, ``age_days`` from
+    the revision's ``modified_at`` to ``now`` (a future date counts as age 0). A
+    document modified today scores up to ``1 + weight`` times its relevance, one a
+    half-life old ``1 + weight / 2`` times, an old one about its relevance alone;
+    a document with no date gets no boost. A negative score (cosine similarity
+    below zero, a CrossEncoder without a sigmoid) is divided by the boost instead,
+    so the boost always moves a hit up, never down. It multiplies rather than adds
+    so that it means the same on every scale (cosine, BM25, RRF, CrossEncoder),
+    and it is at most ``1 + weight``: a new document never overtakes an old one
+    more than that many times as relevant. Ties keep their order. Only re-orders:
+    the hits are the ACL-filtered ones.
+    """
+    boosted = []
+    for hit in hits:
+        boost = 1.0
+        if hit.modified_at is not None:
+            age_days = max((now - hit.modified_at).total_seconds(), 0.0) / 86400
+            boost = 1.0 + weight * 0.5 ** (age_days / half_life_days)
+        score = hit.score * boost if hit.score >= 0 else hit.score / boost
+        boosted.append(dataclasses.replace(hit, score=score))
+    return sorted(boosted, key=lambda hit: -hit.score)
 
 
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+# --- stale duplicates (internal/staff) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicateCopy:
+    document_id: int
+    title: str
+    uri: str
+    source_id: int
+    source_name: str
+    modified_at: datetime | None
+    is_canonical: bool
+
+
+@dataclass(frozen=True)
+class StaleDuplicateGroup:
+    group: int  # the canonical document's id (retrieval.models.DuplicateMember.group)
+    kind: str
+    spread: timedelta  # newest minus oldest modified_at of the copies that have one
+    newest_modified_at: datetime
+    oldest_modified_at: datetime
+    canonical: DuplicateCopy
+    # Every copy, the canonical first, then newest first.
+    members: tuple[DuplicateCopy, ...]
+
+    @property
+    def canonical_is_newest(self) -> bool:
+        """False when an authoritative source's copy is older than another: the case to fix first."""
+        return self.canonical.modified_at == self.newest_modified_at
+
+
+class StaleDuplicates:
+    """Internal/staff, no ACL: the duplicate groups of ``version`` whose copies disagree on their date.
+
+    A group is stale when its copies' ``modified_at`` (of the revisions the version
+    holds) span more than ``min_days`` days (default 0: any difference); copies without
+    a date do not count. Ordered by spread, widest first, then group. Lazy and
+    sliceable, so a paginator runs two queries per page: one ``count()`` and, for the
+    slice, the page's groups (aggregated over ``duplicate_member_group``) with their
+    copies in the same statement.
+    """
+
+    def __init__(self, *, version: IndexVersion, min_days: float = 0):
+        self.version = version
+        self.min_spread = timedelta(days=min_days)
+
+    _GROUPS = f"""
+        SELECT dm."group", min(dm.kind) AS kind, max(r.modified_at) - min(r.modified_at) AS spread,
+               max(r.modified_at) AS newest, min(r.modified_at) AS oldest
+        FROM {_DUPLICATE} dm
+        JOIN {_MEMBERSHIP} vd ON vd.version_id = dm.version_id AND vd.document_id = dm.document_id
+        JOIN {_REVISION} r ON r.id = vd.revision_id
+        WHERE dm.version_id = %s
+        GROUP BY dm."group"
+        HAVING max(r.modified_at) - min(r.modified_at) > %s
+    """
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM ({self._GROUPS}) stale", [self.version.pk, self.min_spread])
+            return cursor.fetchone()[0]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[StaleDuplicateGroup]:
+        if not isinstance(page, slice) or page.step not in (None, 1):
+            raise TypeError("StaleDuplicates supports slices only: stale[offset:offset + limit]")
+        offset = page.start or 0
+        limit = None if page.stop is None else max(page.stop - offset, 0)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH page AS (
+                    {self._GROUPS}
+                    ORDER BY spread DESC, dm."group"
+                    LIMIT %s OFFSET %s
+                )
+                SELECT p."group", p.kind, p.spread, p.newest, p.oldest,
+                       dm.document_id, r.title, r.uri, vd.source_id, s.name, r.modified_at, dm.is_canonical
+                FROM page p
+                JOIN {_DUPLICATE} dm ON dm.version_id = %s AND dm."group" = p."group"
+                JOIN {_MEMBERSHIP} vd ON vd.version_id = dm.version_id AND vd.document_id = dm.document_id
+                JOIN {_REVISION} r ON r.id = vd.revision_id
+                JOIN {_SOURCE} s ON s.id = vd.source_id
+                ORDER BY p.spread DESC, p."group", dm.is_canonical DESC, r.modified_at DESC NULLS LAST,
+                         dm.document_id
+                """,
+                [self.version.pk, self.min_spread, limit, offset, self.version.pk],
+            )
+            rows = cursor.fetchall()
+        groups: dict[int, list] = {}
+        for row in rows:
+            groups.setdefault(row[0], []).append(row)
+        found = []
+        for group, members in groups.items():
+            copies = tuple(DuplicateCopy(*member[5:]) for member in members)
+            _, kind, spread, newest, oldest = members[0][:5]
+            canonical = next((c for c in copies if c.is_canonical), copies[0])
+            found.append(
+                StaleDuplicateGroup(
+                    group=group,
+                    kind=kind,
+                    spread=spread,
+                    newest_modified_at=newest,
+                    oldest_modified_at=oldest,
+                    canonical=canonical,
+                    members=copies,
+                )
+            )
+        return found
+
+
+def stale_duplicates(*, version: IndexVersion, min_days: float = 0) -> StaleDuplicates:
+    """Internal/staff (no ACL): see :class:`StaleDuplicates`; slice it or hand it to a paginator."""
+    return StaleDuplicates(version=version, min_days=min_days)
 
 
 # --- feedback datasets (internal/staff) ---------------------------------------------------------
@@ -479,9 +663,12 @@ def feedback_dataset_rows(*, kind: str):
 
     Only what the audit kept goes out, so its privacy settings apply: a query the
     audit redacted is exported redacted, a dropped one is skipped; comments are
-    masked the same way. ``evaluation``: one row per rating with the query and the
-    cited chunks. ``fine-tuning``: chat-message rows from answers rated up whose
-    text the audit kept (``AUDIT_ANSWER_TEXT=keep``).
+    masked the same way. ``evaluation``: one row per rating with the query, the
+    cited chunks and, for a rating up, ``relevant_documents``: the documents of
+    those chunks, so the file can be the evaluation gate's set
+    (``EVALUATION_GATE_SET``, :mod:`retrieval.gate`) as it is. ``fine-tuning``:
+    chat-message rows from answers rated up whose text the audit kept
+    (``AUDIT_ANSWER_TEXT=keep``).
     """
     from acl.services import query_text_retained
     from retrieval.models import Feedback
@@ -489,7 +676,29 @@ def feedback_dataset_rows(*, kind: str):
     rows = Feedback.objects.select_related("event").order_by("id")
     if kind == "fine-tuning":
         rows = rows.filter(rating=Feedback.Rating.UP, event__action="answer")
+    batch: list = []
     for feedback in rows.iterator(chunk_size=500):
+        batch.append(feedback)
+        if len(batch) == 500:
+            yield from _feedback_rows(batch, kind=kind, query_text_retained=query_text_retained)
+            batch = []
+    yield from _feedback_rows(batch, kind=kind, query_text_retained=query_text_retained)
+
+
+def _feedback_rows(batch: list, *, kind: str, query_text_retained):
+    from retrieval.models import Feedback
+
+    document_of: dict[int, int] = {}  # cited chunk -> its document, one query per batch
+    if kind != "fine-tuning":
+        cited = {
+            chunk_id
+            for feedback in batch
+            if feedback.rating == Feedback.Rating.UP
+            for chunk_id in (feedback.event.details or {}).get("cited_chunks", [])
+            if isinstance(chunk_id, int)
+        }
+        document_of = dict(Chunk.objects.filter(pk__in=cited).values_list("pk", "revision__document_id"))
+    for feedback in batch:
         details = feedback.event.details or {}
         query = details.get("query")
         if not query:
@@ -505,6 +714,10 @@ def feedback_dataset_rows(*, kind: str):
                 ]
             }
             continue
+        cited_chunks = details.get("cited_chunks", [])
+        relevant = []
+        if feedback.rating == Feedback.Rating.UP:
+            relevant = list(dict.fromkeys(document_of[c] for c in cited_chunks if c in document_of))
         yield {
             "id": feedback.event_id,
             "kind": feedback.event.action,
@@ -512,6 +725,7 @@ def feedback_dataset_rows(*, kind: str):
             "rating": feedback.rating,
             "comment": query_text_retained(feedback.comment) or "",
             "index_version": feedback.event.index_version,
-            "cited_chunks": details.get("cited_chunks", []),
+            "cited_chunks": cited_chunks,
+            "relevant_documents": relevant,
             "created_at": feedback.created_at.isoformat(),
         }

@@ -25,19 +25,31 @@ def search_run(
     mode: str | None = None,
     filters: SearchFilters = NO_FILTERS,
     service_account=None,
+    rerank: bool | None = None,
+    recency_boost: bool | None = None,
+    recency_half_life_days: float | None = None,
 ) -> SearchOutcome:
     """Search the active version as ``user`` and record who asked, for whom, and what came back.
 
     ``user`` is the effective user (the one a service account acts for, if any);
     ``service_account`` the app that made the call. ``mode`` defaults to
-    ``SEARCH_DEFAULT_MODE``. The audit keeps the query text as ``AUDIT_QUERY_TEXT``
-    says and the result count, never the results. Not one transaction: the search
-    is a read and the only write is one INSERT, and the query embedding should not
-    run inside an open transaction.
+    ``SEARCH_DEFAULT_MODE``, ``rerank`` to ``RERANK_DEFAULT``; the recency options
+    are resolved by :func:`search_options_resolve`. The audit keeps the query text
+    as ``AUDIT_QUERY_TEXT`` says, whether the results were reranked or boosted, and
+    the result count, never the results. Not one transaction: the search is a read
+    and the only write is one INSERT, and the query embedding should not run
+    inside an open transaction.
     """
     mode = mode or settings.SEARCH_DEFAULT_MODE
-    outcome = search(user=user, query=query, k=k, mode=mode, filters=filters)
-    details = {"query": query_text_retained(query), "k": k, "plan": outcome.plan, "mode": mode}
+    rerank, half_life = search_options_resolve(
+        rerank=rerank, recency_boost=recency_boost, recency_half_life_days=recency_half_life_days
+    )
+    outcome = search(
+        user=user, query=query, k=k, mode=mode, filters=filters, rerank=rerank, recency_half_life_days=half_life
+    )
+    details = {"query": query_text_retained(query), "k": k, "plan": outcome.plan, "mode": mode, "rerank": rerank}
+    if half_life:
+        details["recency_half_life_days"] = half_life
     if filters != NO_FILTERS:
         details["filters"] = _filters_audited(filters)
     event = audit_record(
@@ -51,13 +63,61 @@ def search_run(
     return dataclasses.replace(outcome, id=event.pk)
 
 
+def search_options_resolve(
+    *, rerank: bool | None, recency_boost: bool | None, recency_half_life_days: float | None
+) -> tuple[bool, float | None]:
+    """``(rerank, recency half-life in days or None)`` for a search, from the request and the settings.
+
+    Checked here, before any work, so a request for something this deployment
+    cannot do fails with a clear 400 instead of silently returning unreranked or
+    unboosted results the caller would take for reranked ones. ``rerank`` defaults
+    to ``RERANK_DEFAULT`` (which is ignored while no ``RERANK_MODEL`` is set);
+    explicit ``rerank: true`` without a model is ``rerank_unavailable``. The boost
+    is on when ``recency_half_life_days`` is given (it is that half-life), or when
+    ``recency_boost`` is true or left out and ``SEARCH_RECENCY_HALF_LIFE_DAYS`` is
+    positive; ``recency_boost: false`` turns it off, and ``true`` with no half-life
+    from either place is ``recency_unavailable``.
+    """
+    from retrieval.reranking import rerank_available
+
+    if rerank is None:
+        rerank = settings.RERANK_DEFAULT and rerank_available()
+    elif rerank and not rerank_available():
+        raise ApplicationError(
+            "Reranking is not configured on this server: set RERANK_MODEL to a local CrossEncoder, "
+            "or search without rerank.",
+            code="rerank_unavailable",
+        )
+    if recency_boost is False:
+        if recency_half_life_days:
+            raise ApplicationError(
+                "recency_boost is false but recency_half_life_days is set; send one or the other.",
+                code="invalid",
+                details={"recency_boost": ["contradicts recency_half_life_days"]},
+            )
+        return rerank, None
+    half_life = recency_half_life_days or (settings.SEARCH_RECENCY_HALF_LIFE_DAYS or None)
+    if recency_boost and not half_life:
+        raise ApplicationError(
+            "No recency half-life: send recency_half_life_days, or set SEARCH_RECENCY_HALF_LIFE_DAYS on the server.",
+            code="recency_unavailable",
+        )
+    return rerank, half_life
+
+
 def _filters_audited(filters: SearchFilters) -> dict:
     return {
         "sources": list(filters.sources),
         "modified_after": filters.modified_after and filters.modified_after.isoformat(),
         "modified_before": filters.modified_before and filters.modified_before.isoformat(),
         "document_types": list(filters.document_types),
+        # Values may name people or tickets: kept as AUDIT_QUERY_TEXT says, like the query.
+        "metadata": {key: [_audited_value(v) for v in values] for key, values in filters.metadata},
     }
+
+
+def _audited_value(value):
+    return value if isinstance(value, bool) else query_text_retained(str(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +139,9 @@ def answer_run(
     filters: SearchFilters = NO_FILTERS,
     generator: str | None = None,
     service_account=None,
+    rerank: bool | None = None,
+    recency_boost: bool | None = None,
+    recency_half_life_days: float | None = None,
 ) -> AnswerOutcome:
     """Answer ``query`` from the chunks ``user`` may read, citing them, and audit it like a search.
 
@@ -87,6 +150,8 @@ def answer_run(
     records the query as ``AUDIT_QUERY_TEXT`` says, the generator and which chunks
     were cited; the answer text only when ``AUDIT_ANSWER_TEXT`` is ``keep`` (off by
     default: it quotes documents, and staff read the audit), masked as ``AUDIT_QUERY_TEXT`` says.
+    Reranking and the recency boost are resolved as for a search
+    (:func:`search_options_resolve`) and re-order the hits the generator receives.
     """
     from retrieval import generators
 
@@ -94,7 +159,12 @@ def answer_run(
     generator = generator or settings.ANSWER_GENERATOR
     generate = generators.generator_get(generator)
     mode = mode or settings.SEARCH_DEFAULT_MODE
-    found = search(user=user, query=query, k=k, mode=mode, filters=filters)
+    rerank, half_life = search_options_resolve(
+        rerank=rerank, recency_boost=recency_boost, recency_half_life_days=recency_half_life_days
+    )
+    found = search(
+        user=user, query=query, k=k, mode=mode, filters=filters, rerank=rerank, recency_half_life_days=half_life
+    )
     model = None
     if found.index_version is not None:
         model = IndexVersion.objects.select_related("pipeline").get(pk=found.index_version).pipeline.embedding_model
@@ -107,6 +177,8 @@ def answer_run(
             "query": query_text_retained(query),
             "k": k,
             "mode": mode,
+            "rerank": rerank,
+            **({"recency_half_life_days": half_life} if half_life else {}),
             "generator": generator,
             "cited_chunks": [citation.hit.chunk_id for citation in answer.citations],
             **_answer_text_audited(answer.text),

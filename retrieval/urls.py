@@ -7,4 +7,5 @@ urlpatterns = [
     path("answer", apis.AnswerApi.as_view(), name="answer"),
     path("feedback", apis.FeedbackApi.as_view(), name="feedback"),
     path("feedback/export", apis.FeedbackExportApi.as_view(), name="feedback-export"),
+    path("duplicates/stale", apis.StaleDuplicatesApi.as_view(), name="duplicates-stale"),
 ]

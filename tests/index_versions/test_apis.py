@@ -162,11 +162,11 @@ def test_revert_answers_201_with_the_new_active_version_and_pauses_the_source(ap
 
 def test_rebuild_answers_202_with_a_building_version_that_is_not_active(api, staff, versions):
     _, v2, *_ = versions
-    response = api(staff).post("/api/v1/index-versions", {"max_words": 60, "overlap_words": 5}, format="json")
+    response = api(staff).post("/api/v1/index-versions", {"max_tokens": 60, "overlap_tokens": 5}, format="json")
     assert response.status_code == 202, response.content[:500]
     body = response.json()
     assert body["state"] == "building" and body["parent"] == v2.pk
-    assert body["pipeline"]["chunker"]["max_words"] == 60
+    assert body["pipeline"]["chunker"]["max_tokens"] == 60
     assert IndexVersion.objects.get(state="active").pk == v2.pk
 
 

