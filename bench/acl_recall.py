@@ -28,16 +28,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragplatform.settings")
-os.environ.setdefault("RAG_DATA_DIR", str(BASE_DIR / ".data" / "bench"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from benchsetup import ROOT as BASE_DIR
+from benchsetup import django_setup
 
-import django  # noqa: E402
-
-django.setup()
+django_setup(data_dir="bench")
 
 import numpy as np  # noqa: E402
 from django.contrib.auth.models import Group, User  # noqa: E402

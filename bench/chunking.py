@@ -14,21 +14,13 @@ No database is needed.
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragplatform.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from benchsetup import django_setup
 
-import django  # noqa: E402
-
-django.setup()
+django_setup()
 
 from django.conf import settings  # noqa: E402
 

@@ -16,21 +16,13 @@ with the real parsers and the real embedding model. Prints, in one run:
 import argparse
 import io
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("RAG_DATA_DIR", str(ROOT / ".data" / "bench-sync"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragplatform.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from benchsetup import django_setup
 
-import django  # noqa: E402
-
-django.setup()
+django_setup(data_dir="bench-sync")
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402

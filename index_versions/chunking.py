@@ -143,14 +143,13 @@ def _sections(text: str):
     """Yield (section path, body) pairs, following Markdown heading levels (not inside code)."""
     path: list[tuple[int, str]] = []
     body: list[str] = []
-    fence = None
+    fence = None  # the opening marker of the code block being read
     for line in text.splitlines():
         fence_match = _FENCE.match(line)
         if fence_match:
-            marker = fence_match.group(1)
             if fence is None:
-                fence = marker
-            elif marker.startswith(fence) and not fence_match.group(2).strip():
+                fence = fence_match.group(1)
+            elif _closes(line, fence):
                 fence = None
         match = None if fence is not None or fence_match else _HEADING.match(line)
         if match:
@@ -163,6 +162,12 @@ def _sections(text: str):
             body.append(line)
     if any(b.strip() for b in body):
         yield SEPARATOR.join(title for _, title in path), "\n".join(body)
+
+
+def _closes(line: str, opening: str) -> bool:
+    """Whether ``line`` ends the code block ``opening`` began: the same fence, at least as long, alone."""
+    match = _FENCE.match(line)
+    return bool(match) and match.group(1).startswith(opening) and not match.group(2).strip()
 
 
 def _blocks(body: str, *, budget: int, count_tokens: TokenCounter, windows: TokenWindows):
@@ -183,9 +188,7 @@ def _blocks(body: str, *, budget: int, count_tokens: TokenCounter, windows: Toke
         if fence_match:
             yield prose()
             marker, end = fence_match.group(1), i + 1
-            while end < len(lines) and not (
-                lines[end].strip().startswith(marker) and not lines[end].strip()[len(marker) :].strip()
-            ):
+            while end < len(lines) and not _closes(lines[end], marker):
                 end += 1
             yield _code_block(line, lines[i + 1 : end], budget=budget, count_tokens=count_tokens, windows=windows)
             i = end + 1

@@ -10,7 +10,7 @@ relevant document, such as a down-rated row of the feedback export, are skipped)
 The staff feedback export of kind ``evaluation`` writes such rows.
 
 Both versions are searched as ``EVALUATION_GATE_USER`` through the selector the
-search API uses (:func:`retrieval.selectors.hybrid_search`), so the ordinary ACL
+search API uses (:func:`retrieval.selectors.search`), so the ordinary ACL
 applies: a document that user may not read is never found and scores nothing.
 Each query is embedded once (:func:`gate_prepare`, outside the version lock) and
 its vector used for both versions. The score is the mean nDCG@10 over the set's
@@ -42,7 +42,7 @@ from index_versions.services import index_version_active
 from ragplatform.errors import ApplicationError
 from retrieval.evaluation import ndcg_at
 from retrieval.models import VersionEvaluation
-from retrieval.selectors import SearchMode, hybrid_search, search
+from retrieval.selectors import SearchMode, search
 from sources.models import Document
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ _CUTOFF = 10
 # Chunks fetched per query: enough distinct documents for the top 10 when documents have several chunks.
 _DEPTH = 50
 EVALUABLE = (IndexVersion.State.READY, IndexVersion.State.ACTIVE, IndexVersion.State.RETIRED)
-# Modes hybrid_search runs itself, given the query's vector; any other mode goes through search().
-_DIRECT_MODES = (SearchMode.HYBRID, SearchMode.VECTOR, SearchMode.KEYWORD)
 
 
 class EvaluationSetError(Exception):
@@ -176,8 +174,8 @@ def gate_prepare(*, models=()) -> Gate | None:
 
 
 def _vectors_ensure(gate: Gate, *, model: str) -> None:
-    if gate.mode not in (SearchMode.HYBRID, SearchMode.VECTOR):
-        return  # no vector leg, or a mode whose search embeds for itself
+    if gate.mode == SearchMode.KEYWORD:
+        return  # no vector leg
     missing = list(dict.fromkeys(q.text for q in gate.evaluation_set.queries if (model, q.text) not in gate.vectors))
     for text, vector in zip(missing, embedding.embed_texts(missing, model=model), strict=True):
         gate.vectors[(model, text)] = vector
@@ -206,13 +204,10 @@ def version_score(*, version: IndexVersion, gate: Gate) -> float:
 
 def _ranked(*, version: IndexVersion, gate: Gate, query: GateQuery) -> list[str]:
     """Keys of the documents found, best first: ``d:<id>``, or ``u:<uri>`` where the set names the URI."""
-    if gate.mode in _DIRECT_MODES:
-        vector = gate.vectors.get((version.pipeline.embedding_model, query.text))
-        hits = hybrid_search(
-            user=gate.user, version=version, query=query.text, query_vector=vector, k=_DEPTH, mode=gate.mode
-        ).hits
-    else:  # a mode added to search() on top of these: it decides (and embeds)
-        hits = search(user=gate.user, query=query.text, k=_DEPTH, mode=gate.mode, version=version).results
+    vector = gate.vectors.get((version.pipeline.embedding_model, query.text))
+    hits = search(
+        user=gate.user, query=query.text, k=_DEPTH, mode=gate.mode, version=version, query_vector=vector
+    ).results
     ranked, seen = [], set()
     for hit in hits:
         if hit.document_id in query.documents:

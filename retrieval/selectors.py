@@ -115,7 +115,8 @@ class SearchOutcome:
     plan: str | None = None
     id: int | None = None  # the search's audit event, once recorded (retrieval.services.search_run)
     mode: str = SearchMode.HYBRID
-    extra: dict = field(default_factory=dict)
+    # The searched version's embedding model: what answer generators compare sentences with.
+    embedding_model: str | None = None
     reranked: bool = False  # the results are in CrossEncoder order, scored by it (retrieval.reranking)
     recency_half_life_days: float | None = None  # the recency boost applied, if any (see recency_boosted)
 
@@ -469,10 +470,13 @@ def search(
     version: IndexVersion | None = None,
     rerank: bool = False,
     recency_half_life_days: float | None = None,
+    query_vector=None,
 ) -> SearchOutcome:
     """Search the active version (or ``version``: the evaluation's) as ``user``.
 
-    The query is embedded only when a vector leg needs it. With ``rerank`` (the
+    The query is embedded only when a vector leg needs it and ``query_vector`` (the
+    query embedded beforehand by the version's model, as the evaluation gate does
+    outside its lock) is not given. With ``rerank`` (the
     caller checks :func:`retrieval.reranking.rerank_available`) or a recency
     boost, the SQL fetches a larger pool (``RERANK_CANDIDATES``, at least ``k``)
     of ACL-filtered, duplicate-collapsed hits, which are then re-ordered in
@@ -487,8 +491,9 @@ def search(
     version = version or index_version_active()
     if version is None:
         return outcome(results=[], index_version=None, took_ms=_elapsed_ms(started))
-    query_vector = None
-    if mode != SearchMode.KEYWORD:
+    if mode == SearchMode.KEYWORD:
+        query_vector = None
+    elif query_vector is None:
         query_vector = embedding.embed_query(query, model=version.pipeline.embedding_model)
     reorders = rerank or bool(recency_half_life_days)
     found = hybrid_search(
@@ -502,7 +507,13 @@ def search(
         hits = recency_boosted(
             hits, half_life_days=recency_half_life_days, weight=settings.SEARCH_RECENCY_WEIGHT, now=timezone.now()
         )
-    return outcome(results=hits[:k], index_version=version.pk, took_ms=_elapsed_ms(started), plan=found.plan)
+    return outcome(
+        results=hits[:k],
+        index_version=version.pk,
+        took_ms=_elapsed_ms(started),
+        plan=found.plan,
+        embedding_model=version.pipeline.embedding_model,
+    )
 
 
 def recency_boosted(hits: list[SearchHit], *, half_life_days: float, weight: float, now: datetime) -> list[SearchHit]:

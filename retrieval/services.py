@@ -165,10 +165,7 @@ def answer_run(
     found = search(
         user=user, query=query, k=k, mode=mode, filters=filters, rerank=rerank, recency_half_life_days=half_life
     )
-    model = None
-    if found.index_version is not None:
-        model = IndexVersion.objects.select_related("pipeline").get(pk=found.index_version).pipeline.embedding_model
-    answer = generate(query=query, hits=found.results, model=model)
+    answer = generate(query=query, hits=found.results, model=found.embedding_model)
     event = audit_record(
         actor=user,
         service_account=service_account,

@@ -59,5 +59,5 @@ def test_answer_runs_a_fixed_number_of_sql_queries(api, alice, grant, synced, dj
     grant(wiki, user=alice)
     client = api(alice)
     answer(client, "warm up")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         answer(client, "how are deploys rolled out?", k=3)
