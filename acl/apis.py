@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from acl import selectors, services
+from acl.authentication import acting_service_account
 from acl.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyOutputSerializer,
@@ -21,7 +22,6 @@ from acl.serializers import (
     ServiceAccountInputSerializer,
     ServiceAccountOutputSerializer,
 )
-from ragplatform.authentication import acting_service_account
 from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
 
 # --- grants -------------------------------------------------------------------------------

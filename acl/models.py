@@ -111,7 +111,10 @@ class AuditEvent(models.Model):
     """
 
     class Action(models.TextChoices):
+        """Every action the trail records; a new kind of write adds its action here."""
+
         SEARCH = "search", "Search"
+        ANSWER = "answer", "Answer"
         GRANT_CREATE = "grant.create", "Grant created"
         GRANT_DELETE = "grant.delete", "Grant deleted"
         GROUP_CREATE = "group.create", "Group created"
@@ -123,6 +126,15 @@ class AuditEvent(models.Model):
         KEY_ROTATE = "api_key.rotate", "API key rotated"
         KEY_REVOKE = "api_key.revoke", "API key revoked"
         ACTIVATE = "index_version.activate", "Index version activated"
+        VERSION_HOLD = "index_version.hold", "Index version held by the evaluation gate"
+        VERSION_PIN = "index_version.pin", "Index version pinned"
+        VERSION_UNPIN = "index_version.unpin", "Index version unpinned"
+        VERSION_REBUILD = "index_version.rebuild", "Index version rebuild started"
+        VERSION_RETENTION = "index_version.retention", "Index versions deleted by retention"
+        SOURCE_REVERT = "source.revert", "Source reverted to an earlier version"
+        SCHEDULE_PAUSE = "source.schedule_pause", "Scheduled syncs paused"
+        SCHEDULE_RESUME = "source.schedule_resume", "Scheduled syncs resumed"
+        DOCUMENT_PURGE = "document.purge", "Document purged from every version"
         PURGE = "audit.purge", "Audit purged"
 
     actor = models.ForeignKey(
@@ -131,7 +143,7 @@ class AuditEvent(models.Model):
     service_account = models.ForeignKey(
         ServiceAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    action = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, choices=Action.choices)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
     # Searches: which version answered and how many hits came back.

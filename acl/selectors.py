@@ -19,7 +19,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
+from acl.keys import api_key_hash, api_key_split
 from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
+from ragplatform.sql import Sql, compose, orm_fragment
 
 
 def _may_read_anything(user) -> bool:
@@ -49,29 +51,32 @@ def visible_source_ids(*, user) -> QuerySet:
     )
 
 
-def _principal_names_sql(user) -> tuple[str, list]:
-    """SQL for the array of names that identify ``user`` in a source's access list.
+def _principal_names(user) -> Sql:
+    """The array of names that identify ``user`` in a source's access list.
 
     The username and the email (lowercased), bare and as ``user:…``, and every group
     name, bare and as ``group:…`` (see :func:`acl.services.principal_normalise`).
     An empty email yields ``''`` and ``'user:'``, which no stored principal equals.
     """
     User = get_user_model()
-    groups_sql, groups_params = principal_group_ids(user=user).query.sql_with_params()
-    sql = f"""ARRAY(
+    groups = orm_fragment(principal_group_ids(user=user), prefix="acl_group")
+    return compose(
+        f"""ARRAY(
             SELECT unnest(ARRAY[u.username, 'user:' || u.username, lower(u.email), 'user:' || lower(u.email)])
-            FROM {User._meta.db_table} u WHERE u.id = %s
+            FROM {User._meta.db_table} u WHERE u.id = %(acl_user)s
             UNION ALL
             SELECT unnest(ARRAY[g.name, 'group:' || g.name])
-            FROM {Group._meta.db_table} g WHERE g.id IN ({groups_sql})
-        )::varchar[]"""
-    return sql, [user.pk, *groups_params]
+            FROM {Group._meta.db_table} g WHERE g.id IN ({{groups}})
+        )::varchar[]""",
+        {"acl_user": user.pk},
+        groups=groups,
+    )
 
 
-def visibility_condition(*, user, source_column: str, document_column: str) -> tuple[str, list]:
+def visibility_condition(*, user, source_column: str, document_column: str) -> Sql:
     """SQL condition "``user`` may read the document in ``document_column`` of the source in ``source_column``".
 
-    Returns ``(sql, params)`` to AND into a WHERE clause::
+    A fragment to AND into a WHERE clause::
 
         <source_column> IN (<sources granted to the user or their groups>)
         AND NOT EXISTS (SELECT 1 FROM acl_documentaccesslist dal
@@ -80,18 +85,21 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> t
 
     Both subqueries are uncorrelated with the candidate row except for the
     primary-key probe into the access lists, so PostgreSQL runs them once per query
-    (hashed subplan / init plan) and checks each row in constant time.
+    (hashed subplan / init plan) and checks each row in constant time. Its
+    parameters are named ``acl_*``: spliced into several legs of one statement, they
+    are bound once.
     """
     if not _may_read_anything(user):
-        return "FALSE", []
-    sources_sql, sources_params = visible_source_ids(user=user).query.sql_with_params()
-    names_sql, names_params = _principal_names_sql(user)
-    sql = f"""({source_column} IN ({sources_sql})
+        return Sql("FALSE")
+    return compose(
+        f"""({source_column} IN ({{sources}})
         AND NOT EXISTS (
             SELECT 1 FROM {DocumentAccessList._meta.db_table} dal
-            WHERE dal.document_id = {document_column} AND NOT (dal.principals && {names_sql})
-        ))"""
-    return sql, [*sources_params, *names_params]
+            WHERE dal.document_id = {document_column} AND NOT (dal.principals && {{names}})
+        ))""",
+        sources=orm_fragment(visible_source_ids(user=user), prefix="acl_source"),
+        names=_principal_names(user),
+    )
 
 
 class VisibleTo(Expression):
@@ -122,7 +130,7 @@ class VisibleTo(Expression):
         document_sql, document_params = compiler.compile(self.document)
         if source_params or document_params:
             raise ValueError("VisibleTo takes column references, not expressions with parameters.")
-        return visibility_condition(user=self.user, source_column=source_sql, document_column=document_sql)
+        return visibility_condition(user=self.user, source_column=source_sql, document_column=document_sql).positional()
 
 
 # --- administration reads -----------------------------------------------------------------
@@ -159,8 +167,6 @@ def api_key_list(*, service_account: ServiceAccount) -> QuerySet[ApiKey]:
 
 def api_key_check(*, raw_key: str) -> ApiKey | None:
     """The active key ``raw_key`` stands for, or ``None``; compares hashes in constant time."""
-    from acl.services import api_key_hash, api_key_split
-
     parts = api_key_split(raw_key)
     if parts is None:
         return None

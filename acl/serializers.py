@@ -3,11 +3,13 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from acl.models import ApiKey, AuditEvent, ServiceAccount, SourceGrant
-from sources.models import Source
 
 
 class GrantInputSerializer(serializers.Serializer):
-    source = serializers.PrimaryKeyRelatedField(queryset=Source.objects.all())
+    # The source model through the grant's relation: access control sits below sources and imports none of them.
+    source = serializers.PrimaryKeyRelatedField(
+        queryset=SourceGrant._meta.get_field("source").related_model.objects.all()
+    )
     user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all(), required=False, allow_null=True)
     group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), required=False, allow_null=True)
 

@@ -1,6 +1,5 @@
 """Writes on access control: grants, groups, document access lists, service accounts, keys, the audit trail."""
 
-import hashlib
 import re
 import secrets
 from datetime import timedelta
@@ -10,10 +9,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import status
 
+from acl.keys import KEY_PREFIX_BYTES, api_key_hash
 from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import Conflict, ErrorCode, InvalidInput
 
 # --- audit ----------------------------------------------------------------------------------
 
@@ -69,7 +68,7 @@ def audit_purge(*, older_than_days: int | None = None, actor=None) -> int:
     """
     days = settings.AUDIT_RETENTION_DAYS if older_than_days is None else older_than_days
     if days < 0:
-        raise ApplicationError("Retention must be zero or more days.", details={"older_than_days": ["must be >= 0"]})
+        raise InvalidInput("Retention must be zero or more days.", details={"older_than_days": ["must be >= 0"]})
     cutoff = timezone.now() - timedelta(days=days)
     deleted, _ = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
     audit_record(
@@ -87,7 +86,7 @@ def audit_purge(*, older_than_days: int | None = None, actor=None) -> int:
 @transaction.atomic
 def grant_create(*, source, user=None, group=None, actor=None, service_account=None) -> SourceGrant:
     if (user is None) == (group is None):
-        raise ApplicationError(
+        raise InvalidInput(
             "Give exactly one of user or group.", details={"non_field_errors": ["exactly one of user or group"]}
         )
     try:
@@ -95,11 +94,10 @@ def grant_create(*, source, user=None, group=None, actor=None, service_account=N
             grant = SourceGrant.objects.create(source=source, user=user, group=group, created_by=actor)
     except IntegrityError:
         existing = SourceGrant.objects.get(source=source, user=user, group=group)
-        raise ApplicationError(
+        raise Conflict(
             "This grant exists already.",
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             details={"id": existing.pk},
-            status_code=status.HTTP_409_CONFLICT,
         ) from None
     audit_record(
         actor=actor,
@@ -133,11 +131,10 @@ def group_create(*, name: str, actor=None) -> Group:
             group = Group.objects.create(name=name)
     except IntegrityError:
         existing = Group.objects.get(name=name)
-        raise ApplicationError(
+        raise Conflict(
             f"A group named {name!r} already exists.",
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             details={"id": existing.pk},
-            status_code=status.HTTP_409_CONFLICT,
         ) from None
     audit_record(actor=actor, action=AuditEvent.Action.GROUP_CREATE, target=f"group:{group.pk}", details={"name": name})
     return group
@@ -212,32 +209,15 @@ def _access_list_audit(document, principals) -> None:
 
 # --- service accounts and keys ----------------------------------------------------------------
 
-_KEY_PREFIX_BYTES = 6
-
-
-def api_key_hash(raw_key: str) -> str:
-    # Keys carry 256 random bits: a plain SHA-256 cannot be brute-forced, and it keeps
-    # the per-request check cheap (a password hasher would cost ~100 ms a request).
-    return hashlib.sha256(raw_key.encode()).hexdigest()
-
-
-def api_key_split(raw_key: str) -> tuple[str, str] | None:
-    """``rag_<prefix>_<secret>`` -> ``(prefix, secret)``, or ``None`` if it has another form."""
-    parts = raw_key.split("_", 2)  # the secret may itself contain "_"
-    if len(parts) != 3 or parts[0] != "rag" or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
-
 
 @transaction.atomic
 def service_account_create(*, name: str, may_act_on_behalf: bool = False, actor=None) -> ServiceAccount:
     User = get_user_model()
     if ServiceAccount.objects.filter(name=name).exists() or User.objects.filter(username=f"svc-{name}").exists():
-        raise ApplicationError(
+        raise Conflict(
             f"A service account named {name!r} already exists.",
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             details={"name": ["already exists"]},
-            status_code=status.HTTP_409_CONFLICT,
         )
     user = User(username=f"svc-{name}", is_staff=False, is_superuser=False)
     user.set_unusable_password()  # it authenticates with keys only
@@ -248,11 +228,10 @@ def service_account_create(*, name: str, may_act_on_behalf: bool = False, actor=
                 name=name, user=user, may_act_on_behalf=may_act_on_behalf, created_by=actor
             )
     except IntegrityError:
-        raise ApplicationError(
+        raise Conflict(
             f"A service account named {name!r} already exists.",
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             details={"name": ["already exists"]},
-            status_code=status.HTTP_409_CONFLICT,
         ) from None
     audit_record(
         actor=actor,
@@ -264,7 +243,7 @@ def service_account_create(*, name: str, may_act_on_behalf: bool = False, actor=
 
 
 def _api_key_new(*, service_account: ServiceAccount, actor) -> tuple[ApiKey, str]:
-    prefix = secrets.token_hex(_KEY_PREFIX_BYTES)
+    prefix = secrets.token_hex(KEY_PREFIX_BYTES)
     raw_key = f"rag_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
         service_account=service_account, prefix=prefix, key_hash=api_key_hash(raw_key), created_by=actor
@@ -290,9 +269,7 @@ def api_key_rotate(*, key: ApiKey, actor=None) -> tuple[ApiKey, str]:
     """Revoke ``key`` and issue its replacement, in one step."""
     key = ApiKey.objects.select_for_update().get(pk=key.pk)
     if key.revoked_at is not None:
-        raise ApplicationError(
-            "This key is revoked; create a new one instead.", code="revoked", status_code=status.HTTP_409_CONFLICT
-        )
+        raise Conflict("This key is revoked; create a new one instead.", code=ErrorCode.REVOKED)
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
     new_key, raw_key = _api_key_new(service_account=key.service_account, actor=actor)

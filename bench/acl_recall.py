@@ -40,7 +40,7 @@ from django.test.utils import override_settings  # noqa: E402
 
 from acl.models import DocumentAccessList, SourceGrant  # noqa: E402
 from index_versions.models import Embedding, IndexVersion, Pipeline, VersionDocument  # noqa: E402
-from retrieval.selectors import embedding_literal, vector_search  # noqa: E402
+from retrieval.search import vector_literal, vector_search  # noqa: E402
 from sources.models import Document, DocumentRevision, Source  # noqa: E402
 
 DIMS = 384
@@ -193,7 +193,7 @@ def build_corpus(*, chunks: int, rng: random.Random, vectors: np.ndarray | None 
                 f"COPY {Embedding._meta.db_table} (model, text_hash, dimensions, vector) FROM STDIN"
             ) as copy:
                 for i, vector in enumerate(vectors):
-                    copy.write_row((BENCH_MODEL, f"h{i}", DIMS, embedding_literal(vector)))
+                    copy.write_row((BENCH_MODEL, f"h{i}", DIMS, vector_literal(vector)))
         cursor.execute(f"SELECT id FROM {Embedding._meta.db_table} ORDER BY id")
         embedding_ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(
@@ -266,7 +266,7 @@ def measure(version, cases, *, queries: int, rng, query_pool: np.ndarray | None 
             nearest = vector_search(user=user, version=version, query_vector=vector, k=K)
             latencies.append((time.perf_counter() - started) * 1000)
             plans.add(nearest.plan)
-            truth = exact_nearest(version, visible_docs, embedding_literal(vector))
+            truth = exact_nearest(version, visible_docs, vector_literal(vector))
             found = {hit.chunk_id for hit in nearest.hits}
             recalls.append(len(found & set(truth)) / len(truth) if truth else 1.0)
         latencies.sort()

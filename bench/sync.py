@@ -30,9 +30,11 @@ from django.db import connection  # noqa: E402
 
 from index_versions import embedding  # noqa: E402
 from index_versions.models import Chunk, Embedding, IndexVersion  # noqa: E402
-from index_versions.services import pipeline_for_sync, revision_chunks_ensure  # noqa: E402
+from index_versions.services.pipelines import pipeline_for_sync  # noqa: E402
+from index_versions.services.storage import revision_chunks_ensure  # noqa: E402
+from ingest.runner import sync_job_run  # noqa: E402
 from sources.models import Source, SyncJob  # noqa: E402
-from sources.services import source_create, sync_job_run  # noqa: E402
+from sources.services.crud import source_create  # noqa: E402
 
 TOPICS = ["deploys", "on-call", "expenses", "security", "leave", "hiring", "billing", "networking"]
 

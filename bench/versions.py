@@ -27,15 +27,13 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from index_versions.models import Chunk, Embedding, IndexVersion, VersionDocument  # noqa: E402
-from index_versions.services import (  # noqa: E402
-    index_version_activate,
-    index_version_build_for_source,
-    index_version_revert_source,
-    pipeline_current,
-    vector_index_ensure,
-)
+from index_versions.services.activation import index_version_activate  # noqa: E402
+from index_versions.services.building import index_version_build_for_source, index_version_revert_source  # noqa: E402
+from index_versions.services.pipelines import pipeline_current  # noqa: E402
+from index_versions.services.storage import vector_index_ensure  # noqa: E402
+from ingest.runner import sync_job_run  # noqa: E402
 from sources.models import Document, DocumentRevision, Source, SyncJob  # noqa: E402
-from sources.services import source_create, sync_job_run  # noqa: E402
+from sources.services.crud import source_create  # noqa: E402
 
 STORAGE_TABLES = [
     DocumentRevision._meta.db_table,

@@ -1,3 +1,5 @@
+"""REST endpoints of index versions (list, activate, pin, diff, rebuild, revert) and of the documents they hold."""
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -5,7 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from index_versions import selectors, services
+from index_versions import selectors
 from index_versions.serializers import (
     DiffOutputSerializer,
     DiffQuerySerializer,
@@ -13,11 +15,12 @@ from index_versions.serializers import (
     PinInputSerializer,
     RebuildInputSerializer,
     RevertInputSerializer,
-    VersionEvaluationOutputSerializer,
 )
+from index_versions.services import activation, building, pipelines, purge
 from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
-from retrieval import gate
+from sources.models import Document
 from sources.selectors import source_list
+from sources.serializers import DocumentListFilterSerializer, DocumentOutputSerializer, DocumentPurgeOutputSerializer
 
 
 class IndexVersionListApi(GenericAPIView):
@@ -40,8 +43,8 @@ class IndexVersionListApi(GenericAPIView):
     def post(self, request):
         serializer = RebuildInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pipeline = services.pipeline_derive(**serializer.validated_data)
-        version = services.index_version_rebuild(pipeline=pipeline, actor=request.user)
+        pipeline = pipelines.pipeline_derive(**serializer.validated_data)
+        version = building.index_version_rebuild(pipeline=pipeline, actor=request.user)
         return Response(IndexVersionOutputSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -58,34 +61,8 @@ class IndexVersionActivateApi(APIView):
     @extend_schema(request=None, responses=IndexVersionOutputSerializer, summary="Make this version the active one")
     def post(self, request, version_id):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
-        version = services.index_version_activate(version=version, actor=request.user, reason="api")
+        version = activation.index_version_activate(version=version, actor=request.user, reason="api")
         return Response(IndexVersionOutputSerializer(version).data)
-
-
-class IndexVersionEvaluationsApi(GenericAPIView):
-    """Staff: the version's scores on the evaluation gate's set (newest first); POST scores it now."""
-
-    permission_classes = [IsStaff]
-    serializer_class = VersionEvaluationOutputSerializer
-
-    def get_queryset(self):
-        version = get_object_or_404(selectors.index_version_list(), pk=self.kwargs["version_id"])
-        return gate.version_evaluation_list(version=version)
-
-    @extend_schema(responses=VersionEvaluationOutputSerializer(many=True))
-    def get(self, request, version_id):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(VersionEvaluationOutputSerializer(page, many=True).data)
-
-    @extend_schema(
-        request=None,
-        responses={201: VersionEvaluationOutputSerializer},
-        summary="Score this version against the active one on the evaluation gate's set; activates nothing",
-    )
-    def post(self, request, version_id):
-        version = get_object_or_404(selectors.index_version_list(), pk=version_id)
-        evaluation = gate.version_evaluate_now(version=version, actor=request.user)
-        return Response(VersionEvaluationOutputSerializer(evaluation).data, status=status.HTTP_201_CREATED)
 
 
 class IndexVersionPinApi(APIView):
@@ -96,7 +73,7 @@ class IndexVersionPinApi(APIView):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         serializer = PinInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        version = services.index_version_pin(version=version, actor=request.user, **serializer.validated_data)
+        version = activation.index_version_pin(version=version, actor=request.user, **serializer.validated_data)
         return Response(IndexVersionOutputSerializer(version).data)
 
 
@@ -128,5 +105,45 @@ class SourceRevertApi(APIView):
         serializer = RevertInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = get_object_or_404(selectors.index_version_list(), pk=serializer.validated_data["version"])
-        new_version = services.index_version_revert_source(source=source, version=version, actor=request.user)
+        new_version = building.index_version_revert_source(source=source, version=version, actor=request.user)
         return Response(IndexVersionOutputSerializer(new_version).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentListApi(GenericAPIView):
+    serializer_class = DocumentOutputSerializer
+
+    def get_queryset(self):
+        # A plain dict, not the QueryDict: DRF reads "?source=" on a form as "not given".
+        filters = DocumentListFilterSerializer(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        return selectors.document_list(user=self.request.user, source_id=filters.validated_data.get("source"))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("source", int, description="Only documents of this source")],
+        responses=DocumentOutputSerializer(many=True),
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
+
+
+class DocumentDetailApi(APIView):
+    @extend_schema(responses=DocumentOutputSerializer)
+    def get(self, request, document_id):
+        document = get_object_or_404(selectors.document_list(user=request.user), pk=document_id)
+        return Response(DocumentOutputSerializer(document).data)
+
+
+class DocumentPurgeApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=None,
+        responses=DocumentPurgeOutputSerializer,
+        summary="Compliance purge: remove the document's content from every index version, for good",
+    )
+    def post(self, request, document_id):
+        # Staff purge what they may not read themselves: this lookup deliberately has no ACL.
+        document = get_object_or_404(Document.objects.all(), pk=document_id)
+        document = purge.document_purge(document=document, actor=request.user)
+        return Response(DocumentPurgeOutputSerializer(document).data)

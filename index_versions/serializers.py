@@ -1,7 +1,6 @@
 from rest_framework import serializers
 
 from index_versions.models import IndexVersion, Pipeline
-from retrieval.models import VersionEvaluation
 
 
 class PipelineOutputSerializer(serializers.ModelSerializer):
@@ -26,34 +25,6 @@ class IndexVersionOutputSerializer(serializers.ModelSerializer):
             "counts",
             "note",
             "pinned",
-        ]
-
-
-class VersionEvaluationOutputSerializer(serializers.ModelSerializer):
-    """A version's score on the evaluation gate's set (``retrieval.gate``); ``score`` null: not evaluated."""
-
-    verdict = serializers.CharField(help_text="e.g. 'failed: nDCG@10 0.610 < 0.660 - 0.02 (version 11)'")
-
-    class Meta:
-        model = VersionEvaluation
-        fields = [
-            "id",
-            "version",
-            "trigger",
-            "metric",
-            "mode",
-            "score",
-            "baseline",
-            "baseline_score",
-            "tolerance",
-            "passed",
-            "query_count",
-            "username",
-            "set_path",
-            "set_sha256",
-            "reason",
-            "verdict",
-            "created_at",
         ]
 
 

@@ -12,10 +12,8 @@ urlpatterns = [
     ),
     path("index-versions/<int:version_id>/pin", apis.IndexVersionPinApi.as_view(), name="index-version-pin"),
     path("index-versions/<int:version_id>/diff", apis.IndexVersionDiffApi.as_view(), name="index-version-diff"),
-    path(
-        "index-versions/<int:version_id>/evaluations",
-        apis.IndexVersionEvaluationsApi.as_view(),
-        name="index-version-evaluations",
-    ),
     path("sources/<int:source_id>/revert", apis.SourceRevertApi.as_view(), name="source-revert"),
+    path("documents", apis.DocumentListApi.as_view(), name="document-list"),
+    path("documents/<int:document_id>", apis.DocumentDetailApi.as_view(), name="document-detail"),
+    path("documents/<int:document_id>/purge", apis.DocumentPurgeApi.as_view(), name="document-purge"),
 ]

@@ -9,7 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from index_versions.services import index_version_active
+from index_versions.selectors import index_version_active
+from ragplatform.celery import app
 
 
 class TokenObtainApi(APIView):
@@ -67,8 +68,6 @@ class HealthApi(APIView):
 
 
 def _broker_reachable() -> bool:
-    from ragplatform.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

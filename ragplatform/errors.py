@@ -1,8 +1,9 @@
 """One error shape for the whole API: ``{"error": {"code", "message", "details"}}``.
 
-DRF exceptions pass through :func:`api_exception_handler`; Django's own 404/500
-pages under ``/api/`` are replaced by :func:`not_found` and :func:`server_error`
-so that a client never has to parse HTML.
+Domain errors (:mod:`ragplatform.exceptions`) get their HTTP status here and only
+here; DRF exceptions pass through :func:`api_exception_handler`; Django's own
+404/500 pages under ``/api/`` are replaced by :func:`not_found` and
+:func:`server_error` so that a client never has to parse HTML.
 """
 
 import logging
@@ -15,22 +16,24 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from ragplatform import exceptions as domain
+
 logger = logging.getLogger(__name__)
 
 
-class ApplicationError(Exception):
-    """A rule of the domain was broken; services raise it, the API turns it into a 4xx.
+# The most specific class wins: a subclass of Conflict answers 409 like Conflict does.
+_STATUS_OF = (
+    (domain.NotFound, status.HTTP_404_NOT_FOUND),
+    (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (domain.UpstreamFailed, status.HTTP_502_BAD_GATEWAY),
+    (domain.Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (domain.ApplicationError, status.HTTP_400_BAD_REQUEST),
+)
 
-    ``code`` is a stable machine-readable string; ``status_code`` defaults to 400,
-    or 409 for a conflict with the current state.
-    """
 
-    def __init__(self, message, *, code="invalid", details=None, status_code=status.HTTP_400_BAD_REQUEST):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details or {}
-        self.status_code = status_code
+def status_for(exc: domain.ApplicationError) -> int:
+    return next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
 
 
 def error_body(code: str, message: str, details=None) -> dict:
@@ -49,8 +52,8 @@ def _first_message(detail) -> str:
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, domain.ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=status_for(exc))
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(details)

@@ -45,10 +45,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "ragplatform",
+    # Bottom to top: each app imports only those above it in this list (.importlinter checks it).
+    "acl",
     "sources",
     "index_versions",
-    "acl",
     "retrieval",
+    "ingest",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -114,9 +117,9 @@ REST_FRAMEWORK = {
     # Service accounts send "Authorization: Api-Key <key>", optionally with X-On-Behalf-Of;
     # the other classes refuse that header (only a permitted service account may send it).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "ragplatform.authentication.TokenAuthentication",
-        "ragplatform.authentication.ApiKeyAuthentication",
-        "ragplatform.authentication.SessionAuthentication",
+        "acl.authentication.TokenAuthentication",
+        "acl.authentication.ApiKeyAuthentication",
+        "acl.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -127,8 +130,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # Per API key and per user (the effective one, on-behalf-of included); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": [
-        "ragplatform.authentication.ApiKeyRateThrottle",
-        "ragplatform.authentication.UserRateThrottle",
+        "acl.authentication.ApiKeyRateThrottle",
+        "acl.authentication.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": os.environ.get("THROTTLE_RATE_API_KEY", "6000/min"),
@@ -153,7 +156,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "interactive"
-CELERY_TASK_ROUTES = {"sources.tasks.*": {"queue": "sync"}}
+CELERY_TASK_ROUTES = {"sources.tasks.*": {"queue": "sync"}, "index_versions.tasks.*": {"queue": "sync"}}
 # Must exceed the longest sync task, or Redis redelivers a task that is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", str(6 * 3600)))
@@ -181,7 +184,7 @@ INDEX_VERSIONS_KEEP = int(os.environ.get("INDEX_VERSIONS_KEEP", "10"))
 SEARCH_MAX_K = int(os.environ.get("SEARCH_MAX_K", "100"))
 HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
 # Searches whose visible set has at most this many chunks scan those rows exactly
-# instead of walking the HNSW graph (see retrieval.selectors.vector_search).
+# instead of walking the HNSW graph (see docs/search.md).
 SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))
 HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
@@ -228,7 +231,7 @@ LOGGING = {
 }
 
 # --- Retrieval quality ---------------------------------------------------------------
-# Hybrid search: reciprocal rank fusion of the vector and keyword legs (retrieval.selectors).
+# Hybrid search: reciprocal rank fusion of the vector and keyword legs (retrieval.search).
 SEARCH_DEFAULT_MODE = os.environ.get("SEARCH_DEFAULT_MODE", "hybrid")
 HYBRID_CANDIDATES = int(os.environ.get("HYBRID_CANDIDATES", "100"))  # chunks each leg contributes
 RRF_K = int(os.environ.get("RRF_K", "60"))
@@ -240,7 +243,7 @@ RERANK_MODEL = os.environ.get("RERANK_MODEL", "")
 RERANK_DEFAULT = env_bool("RERANK_DEFAULT", False)  # whether a search that does not say reranks
 RERANK_CANDIDATES = int(os.environ.get("RERANK_CANDIDATES", "50"))
 RERANK_BATCH_SIZE = int(os.environ.get("RERANK_BATCH_SIZE", "32"))  # pairs per CrossEncoder forward pass
-# Recency boost (retrieval.selectors.recency_boosted): score * (1 + weight * 0.5 ** (age_days / half_life)).
+# Recency boost (retrieval.search.recency_boosted): score * (1 + weight * 0.5 ** (age_days / half_life)).
 # A half-life of 0 leaves it off unless a request asks with its own recency_half_life_days.
 SEARCH_RECENCY_HALF_LIFE_DAYS = float(os.environ.get("SEARCH_RECENCY_HALF_LIFE_DAYS", "0"))
 SEARCH_RECENCY_WEIGHT = float(os.environ.get("SEARCH_RECENCY_WEIGHT", "1.0"))
@@ -256,7 +259,7 @@ LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", "60"))
 # "keep": answers' text goes into their audit events (masked as AUDIT_QUERY_TEXT says) so that
 # staff can export fine-tuning sets; it quotes documents, so it is off ("drop") by default.
 AUDIT_ANSWER_TEXT = os.environ.get("AUDIT_ANSWER_TEXT", "drop")
-# Duplicates (retrieval.services.duplicates_compute): near-duplicates share at least this estimated
+# Duplicates (index_versions.services.duplicates): near-duplicates share at least this estimated
 # Jaccard similarity of word 5-shingles; documents of these sources (names, comma-separated) win
 # their group over more recently modified copies.
 DUPLICATES_NEAR_THRESHOLD = float(os.environ.get("DUPLICATES_NEAR_THRESHOLD", "0.8"))
@@ -264,10 +267,10 @@ DUPLICATES_AUTHORITATIVE_SOURCES = [
     name.strip() for name in os.environ.get("DUPLICATES_AUTHORITATIVE_SOURCES", "").split(",") if name.strip()
 ]
 DUPLICATES_FETCH_EXTRA = int(os.environ.get("DUPLICATES_FETCH_EXTRA", "20"))  # extra rows fetched per search
-# Keyword leg: Okapi BM25 over PostgreSQL full text (retrieval.selectors._keyword_leg).
+# Keyword leg: Okapi BM25 over PostgreSQL full text (retrieval.search.statement).
 BM25_K1 = float(os.environ.get("BM25_K1", "1.2"))
 BM25_B = float(os.environ.get("BM25_B", "0.75"))
-# Evaluation gate (retrieval.gate): a sync activates its version only if its nDCG@10 on this JSONL set,
+# Evaluation gate (retrieval.evaluation.gate): a sync activates its version only if its nDCG@10 on this JSONL set,
 # searched as EVALUATION_GATE_USER under the ordinary ACL, is at least the active version's minus the
 # tolerance; otherwise the version stays ready for an operator. Empty path: off (syncs always activate).
 EVALUATION_GATE_SET = os.environ.get("EVALUATION_GATE_SET", "")

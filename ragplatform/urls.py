@@ -10,6 +10,7 @@ api_v1 = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("sources.urls")),
+    path("", include("ingest.urls")),
     path("", include("acl.urls")),
     path("", include("index_versions.urls")),
     path("", include("retrieval.urls")),

@@ -1,5 +1,8 @@
+"""REST endpoints of retrieval: search, answer, feedback and its export, staff reports, version evaluations."""
+
 import json
 
+from acl.authentication import acting_service_account
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -10,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from index_versions.models import IndexVersion
-from index_versions.services import index_version_active
-from ragplatform.authentication import acting_service_account
+from index_versions.selectors import index_version_active, index_version_list
 from ragplatform.permissions import IsStaff
-from retrieval import selectors, services
+from retrieval import export, reports, services
+from retrieval.evaluation import gate
 from retrieval.serializers import (
     AnswerInputSerializer,
     AnswerOutputSerializer,
@@ -24,6 +27,7 @@ from retrieval.serializers import (
     SearchOutputSerializer,
     StaleDuplicateGroupSerializer,
     StaleDuplicatesInputSerializer,
+    VersionEvaluationOutputSerializer,
 )
 
 
@@ -84,7 +88,7 @@ class FeedbackExportApi(APIView):
     def get(self, request):
         serializer = FeedbackExportInputSerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        rows = selectors.feedback_dataset_rows(kind=serializer.validated_data["kind"])
+        rows = export.feedback_dataset_rows(kind=serializer.validated_data["kind"])
         response = StreamingHttpResponse(
             (json.dumps(row, ensure_ascii=False) + "\n" for row in rows), content_type="application/x-ndjson"
         )
@@ -111,6 +115,32 @@ class StaleDuplicatesApi(GenericAPIView):
             version = get_object_or_404(IndexVersion.objects.all(), pk=data["version"])
         else:
             version = index_version_active()
-        groups = [] if version is None else selectors.stale_duplicates(version=version, min_days=data["min_days"])
+        groups = [] if version is None else reports.stale_duplicates(version=version, min_days=data["min_days"])
         page = self.paginate_queryset(groups)
         return self.get_paginated_response(StaleDuplicateGroupSerializer(page, many=True).data)
+
+
+class IndexVersionEvaluationsApi(GenericAPIView):
+    """Staff: the version's scores on the evaluation gate's set (newest first); POST scores it now."""
+
+    permission_classes = [IsStaff]
+    serializer_class = VersionEvaluationOutputSerializer
+
+    def get_queryset(self):
+        version = get_object_or_404(index_version_list(), pk=self.kwargs["version_id"])
+        return gate.version_evaluation_list(version=version)
+
+    @extend_schema(responses=VersionEvaluationOutputSerializer(many=True))
+    def get(self, request, version_id):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(VersionEvaluationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={201: VersionEvaluationOutputSerializer},
+        summary="Score this version against the active one on the evaluation gate's set; activates nothing",
+    )
+    def post(self, request, version_id):
+        version = get_object_or_404(index_version_list(), pk=version_id)
+        evaluation = gate.version_evaluate_now(version=version, actor=request.user)
+        return Response(VersionEvaluationOutputSerializer(evaluation).data, status=status.HTTP_201_CREATED)

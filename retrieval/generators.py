@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from rest_framework import status
 
 from index_versions import embedding
-from ragplatform.errors import ApplicationError
-from retrieval.selectors import SearchHit
+from ragplatform.exceptions import ErrorCode, InvalidInput, Unavailable, UpstreamFailed
+from retrieval.search import SearchHit
 
 NOTHING_FOUND = "No relevant information was found in the documents you can access."
 
@@ -104,10 +103,9 @@ def openai(*, query: str, hits: list[SearchHit], model: str | None) -> Answer:
         return Answer(text=NOTHING_FOUND, citations=[])
     base_url = settings.LLM_BASE_URL
     if not base_url.startswith(("http://", "https://")):
-        raise ApplicationError(
+        raise Unavailable(
             "The openai generator needs LLM_BASE_URL (an http or https URL) and LLM_MODEL set.",
-            code="generator_unavailable",
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code=ErrorCode.GENERATOR_UNAVAILABLE,
         )
     documents, included = prompt_documents(hits, budget_tokens=settings.ANSWER_CONTEXT_TOKENS)
     body = {
@@ -128,10 +126,9 @@ def openai(*, query: str, hits: list[SearchHit], model: str | None) -> Answer:
         with urllib.request.urlopen(request, timeout=settings.LLM_TIMEOUT) as response:  # noqa: S310
             text = json.load(response)["choices"][0]["message"]["content"] or ""
     except (urllib.error.URLError, TimeoutError, KeyError, IndexError, ValueError) as exc:
-        raise ApplicationError(
+        raise UpstreamFailed(
             f"The language model server did not answer usably: {type(exc).__name__}.",
-            code="generator_failed",
-            status_code=status.HTTP_502_BAD_GATEWAY,
+            code=ErrorCode.GENERATOR_FAILED,
         ) from exc
     by_number = {citation.n: citation for citation in included}
     cited = sorted({int(n) for n in _CITATION.findall(text)} & set(by_number))
@@ -145,7 +142,7 @@ def generator_get(name: str):
     try:
         return GENERATORS[name]
     except KeyError:
-        raise ApplicationError(
+        raise InvalidInput(
             f"Unknown generator {name!r}; choose one of {', '.join(sorted(GENERATORS))}.",
             details={"generator": ["unknown generator"]},
         ) from None

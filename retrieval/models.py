@@ -30,34 +30,6 @@ class Feedback(models.Model):
         return f"{self.rating} on event {self.event_id}"
 
 
-class DuplicateMember(models.Model):
-    """Document D of index version V belongs to duplicate group G (exact or near copies of one text).
-
-    Computed when a version is finished (:func:`retrieval.services.duplicates_compute`);
-    ``group`` is the id of the group's canonical document, the one shown first when
-    the searcher may read it. Documents without a twin have no row.
-    """
-
-    class Kind(models.TextChoices):
-        EXACT = "exact", "Same normalised text"
-        NEAR = "near", "Near-duplicate (MinHash)"
-
-    version = models.ForeignKey("index_versions.IndexVersion", on_delete=models.CASCADE, related_name="+")
-    document = models.ForeignKey("sources.Document", on_delete=models.CASCADE, related_name="+")
-    group = models.BigIntegerField()
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    is_canonical = models.BooleanField(default=False)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["version", "document"], name="duplicate_member_unique"),
-        ]
-        indexes = [models.Index(fields=["version", "group"], name="duplicate_member_group")]
-
-    def __str__(self):
-        return f"v{self.version_id}: document {self.document_id} in group {self.group}"
-
-
 class VersionEvaluation(models.Model):
     """Index version V scored on the evaluation gate's set, against the version active at the time.
 

@@ -3,7 +3,8 @@ import re
 
 from rest_framework import serializers
 
-from retrieval.selectors import SearchFilters, SearchMode
+from retrieval.models import VersionEvaluation
+from retrieval.search import SearchFilters, SearchMode
 from sources.metadata import KEY_PATTERN, MAX_STRING
 
 
@@ -195,3 +196,31 @@ class StaleDuplicateGroupSerializer(serializers.Serializer):
 
     def get_spread_days(self, group) -> float:
         return round(group.spread.total_seconds() / 86400, 3)
+
+
+class VersionEvaluationOutputSerializer(serializers.ModelSerializer):
+    """A version's score on the evaluation gate's set (``retrieval.gate``); ``score`` null: not evaluated."""
+
+    verdict = serializers.CharField(help_text="e.g. 'failed: nDCG@10 0.610 < 0.660 - 0.02 (version 11)'")
+
+    class Meta:
+        model = VersionEvaluation
+        fields = [
+            "id",
+            "version",
+            "trigger",
+            "metric",
+            "mode",
+            "score",
+            "baseline",
+            "baseline_score",
+            "tolerance",
+            "passed",
+            "query_count",
+            "username",
+            "set_path",
+            "set_sha256",
+            "reason",
+            "verdict",
+            "created_at",
+        ]

@@ -5,16 +5,16 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from rest_framework import status
 
 from acl.models import AuditEvent
 from acl.services import audit_record, query_text_retained
-from index_versions.models import IndexVersion, VersionDocument
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ErrorCode, InvalidInput, NotFound
+from retrieval import generators
 from retrieval.models import Feedback
-from retrieval.selectors import NO_FILTERS, SearchFilters, SearchOutcome, search
+from retrieval.reranking import rerank_available
+from retrieval.search import NO_FILTERS, SearchFilters, SearchOutcome, search
 
-RATEABLE_ACTIONS = (AuditEvent.Action.SEARCH, "answer")
+RATEABLE_ACTIONS = (AuditEvent.Action.SEARCH, AuditEvent.Action.ANSWER)
 
 
 def search_run(
@@ -78,29 +78,27 @@ def search_options_resolve(
     positive; ``recency_boost: false`` turns it off, and ``true`` with no half-life
     from either place is ``recency_unavailable``.
     """
-    from retrieval.reranking import rerank_available
-
     if rerank is None:
         rerank = settings.RERANK_DEFAULT and rerank_available()
     elif rerank and not rerank_available():
-        raise ApplicationError(
+        raise InvalidInput(
             "Reranking is not configured on this server: set RERANK_MODEL to a local CrossEncoder, "
             "or search without rerank.",
-            code="rerank_unavailable",
+            code=ErrorCode.RERANK_UNAVAILABLE,
         )
     if recency_boost is False:
         if recency_half_life_days:
-            raise ApplicationError(
+            raise InvalidInput(
                 "recency_boost is false but recency_half_life_days is set; send one or the other.",
-                code="invalid",
+                code=ErrorCode.INVALID,
                 details={"recency_boost": ["contradicts recency_half_life_days"]},
             )
         return rerank, None
     half_life = recency_half_life_days or (settings.SEARCH_RECENCY_HALF_LIFE_DAYS or None)
     if recency_boost and not half_life:
-        raise ApplicationError(
+        raise InvalidInput(
             "No recency half-life: send recency_half_life_days, or set SEARCH_RECENCY_HALF_LIFE_DAYS on the server.",
-            code="recency_unavailable",
+            code=ErrorCode.RECENCY_UNAVAILABLE,
         )
     return rerank, half_life
 
@@ -153,8 +151,6 @@ def answer_run(
     Reranking and the recency boost are resolved as for a search
     (:func:`search_options_resolve`) and re-order the hits the generator receives.
     """
-    from retrieval import generators
-
     started = time.perf_counter()
     generator = generator or settings.ANSWER_GENERATOR
     generate = generators.generator_get(generator)
@@ -169,7 +165,7 @@ def answer_run(
     event = audit_record(
         actor=user,
         service_account=service_account,
-        action="answer",
+        action=AuditEvent.Action.ANSWER,
         details={
             "query": query_text_retained(query),
             "k": k,
@@ -202,9 +198,7 @@ def feedback_give(*, user, event_id: int, rating: str, comment: str = "") -> Fee
     """
     event = AuditEvent.objects.filter(pk=event_id, actor_id=user.pk, action__in=RATEABLE_ACTIONS).first()
     if event is None:
-        raise ApplicationError(
-            f"No search or answer {event_id} of yours.", code="not_found", status_code=status.HTTP_404_NOT_FOUND
-        )
+        raise NotFound(f"No search or answer {event_id} of yours.", code=ErrorCode.NOT_FOUND)
     feedback, _ = Feedback.objects.update_or_create(
         event=event, user=user, defaults={"rating": rating, "comment": comment}
     )
@@ -216,51 +210,3 @@ def _answer_text_audited(text: str) -> dict:
     if settings.AUDIT_ANSWER_TEXT != "keep":
         return {}
     return {"answer": query_text_retained(text)}
-
-
-def duplicates_compute(*, version: IndexVersion) -> int:
-    """Group the version's documents that are copies of each other; returns the number of groups.
-
-    Across all sources. The canonical member of a group is the document of an
-    authoritative source (``DUPLICATES_AUTHORITATIVE_SOURCES``, names), else the
-    most recently modified one (ties: the lowest id). Search shows, per group, the
-    best member the searcher may read and lists their other readable copies.
-    """
-    from retrieval.duplicates import groups
-    from retrieval.models import DuplicateMember
-    from sources.models import Source
-
-    authoritative = set(
-        Source.objects.filter(name__in=settings.DUPLICATES_AUTHORITATIVE_SOURCES).values_list("pk", flat=True)
-    )
-    rows = list(
-        VersionDocument.objects.filter(version=version).values_list(
-            "document_id", "source_id", "revision__content", "revision__modified_at"
-        )
-    )
-    info = {document_id: (source_id, modified_at) for document_id, source_id, _, modified_at in rows}
-    found = groups(
-        ((document_id, content) for document_id, _, content, _ in rows), threshold=settings.DUPLICATES_NEAR_THRESHOLD
-    )
-
-    def preference(document_id):
-        source_id, modified_at = info[document_id]
-        return (source_id in authoritative, modified_at is not None, modified_at or 0, -document_id)
-
-    members = []
-    for ids, kind in found:
-        canonical = max(ids, key=preference)
-        members += [
-            DuplicateMember(
-                version=version,
-                document_id=document_id,
-                group=canonical,
-                kind=kind,
-                is_canonical=(document_id == canonical),
-            )
-            for document_id in ids
-        ]
-    with transaction.atomic():
-        DuplicateMember.objects.filter(version=version).delete()
-        DuplicateMember.objects.bulk_create(members, batch_size=1000)
-    return len(found)

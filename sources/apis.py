@@ -1,26 +1,24 @@
+"""REST endpoints of sources: create, change, delete, pause and resume their schedules, upload files."""
+
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
-from sources import selectors, services
-from sources.models import Document
+from sources import selectors
 from sources.serializers import (
-    DocumentListFilterSerializer,
-    DocumentOutputSerializer,
-    DocumentPurgeOutputSerializer,
     SourceInputSerializer,
     SourceOutputSerializer,
     SourcePatchSerializer,
     SourcePauseInputSerializer,
-    SyncJobOutputSerializer,
     UploadedFileOutputSerializer,
     UploadInputSerializer,
 )
+from sources.services import crud, schedules, uploads
 
 
 class SourceListCreateApi(GenericAPIView):
@@ -39,7 +37,7 @@ class SourceListCreateApi(GenericAPIView):
     def post(self, request):
         serializer = SourceInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        source = services.source_create(**serializer.validated_data)
+        source = crud.source_create(**serializer.validated_data)
         return Response(SourceOutputSerializer(source).data, status=status.HTTP_201_CREATED)
 
 
@@ -59,50 +57,13 @@ class SourceDetailApi(APIView):
         source = self._source(request, source_id)
         serializer = SourcePatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        source = services.source_update(source=source, data=serializer.validated_data)
+        source = crud.source_update(source=source, data=serializer.validated_data)
         return Response(SourceOutputSerializer(source).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, source_id):
-        services.source_delete(source=self._source(request, source_id))
+        crud.source_delete(source=self._source(request, source_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class SourceSyncApi(APIView):
-    permission_classes = [IsStaff]
-
-    @extend_schema(
-        request=None,
-        responses={202: inline_serializer("SyncAccepted", {"job_id": serializers.IntegerField()})},
-        summary="Queue a sync; if one is in flight for this source, its job is returned",
-    )
-    def post(self, request, source_id):
-        source = get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
-        job, created = services.sync_job_request(source=source, requested_by=request.user)
-        return Response({"job_id": job.pk, "created": created}, status=status.HTTP_202_ACCEPTED)
-
-
-class SyncJobDetailApi(APIView):
-    permission_classes = [IsStaff]
-
-    @extend_schema(responses=SyncJobOutputSerializer)
-    def get(self, request, job_id):
-        job = get_object_or_404(selectors.sync_job_list(), pk=job_id)
-        return Response(SyncJobOutputSerializer(job).data)
-
-
-class SyncJobCancelApi(APIView):
-    permission_classes = [IsStaff]
-
-    @extend_schema(
-        request=None,
-        responses=SyncJobOutputSerializer,
-        summary="Stop a sync cleanly: it ends cancelled after its current step, with no new version",
-    )
-    def post(self, request, job_id):
-        job = get_object_or_404(selectors.sync_job_list(), pk=job_id)
-        job = services.sync_job_cancel(job=job, actor=request.user)
-        return Response(SyncJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SourceUploadListApi(GenericAPIView):
@@ -131,8 +92,8 @@ class SourceUploadListApi(GenericAPIView):
         source = self._source(request, source_id)
         serializer = UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        uploads = [
-            services.uploaded_file_put(
+        stored = [
+            uploads.uploaded_file_put(
                 source=source,
                 name=upload.name,
                 content=upload.read(),
@@ -142,7 +103,7 @@ class SourceUploadListApi(GenericAPIView):
             )[0]
             for upload in serializer.validated_data["file"]
         ]
-        return Response(UploadedFileOutputSerializer(uploads, many=True).data, status=status.HTTP_201_CREATED)
+        return Response(UploadedFileOutputSerializer(stored, many=True).data, status=status.HTTP_201_CREATED)
 
 
 class SourceUploadDetailApi(APIView):
@@ -152,7 +113,7 @@ class SourceUploadDetailApi(APIView):
     def delete(self, request, source_id, name):
         source = get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
         upload = get_object_or_404(selectors.uploaded_file_list(source=source), name=name)
-        services.uploaded_file_delete(upload=upload)
+        uploads.uploaded_file_delete(upload=upload)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,28 +127,10 @@ class SourcePauseApi(APIView):
         source = get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
         serializer = SourcePauseInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        source = services.source_schedule_pause(
+        source = schedules.source_schedule_pause(
             source=source, actor=request.user, reason=serializer.validated_data.get("reason", "")
         )
         return Response(SourceOutputSerializer(source).data)
-
-
-class DocumentListApi(GenericAPIView):
-    serializer_class = DocumentOutputSerializer
-
-    def get_queryset(self):
-        # A plain dict, not the QueryDict: DRF reads "?source=" on a form as "not given".
-        filters = DocumentListFilterSerializer(data=self.request.query_params.dict())
-        filters.is_valid(raise_exception=True)
-        return selectors.document_list(user=self.request.user, source_id=filters.validated_data.get("source"))
-
-    @extend_schema(
-        parameters=[OpenApiParameter("source", int, description="Only documents of this source")],
-        responses=DocumentOutputSerializer(many=True),
-    )
-    def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
 
 
 class SourceResumeApi(APIView):
@@ -198,27 +141,5 @@ class SourceResumeApi(APIView):
     )
     def post(self, request, source_id):
         source = get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
-        source = services.source_schedule_resume(source=source, actor=request.user)
+        source = schedules.source_schedule_resume(source=source, actor=request.user)
         return Response(SourceOutputSerializer(source).data)
-
-
-class DocumentPurgeApi(APIView):
-    permission_classes = [IsStaff]
-
-    @extend_schema(
-        request=None,
-        responses=DocumentPurgeOutputSerializer,
-        summary="Compliance purge: remove the document's content from every index version, for good",
-    )
-    def post(self, request, document_id):
-        # Staff purge what they may not read themselves: this lookup deliberately has no ACL.
-        document = get_object_or_404(Document.objects.all(), pk=document_id)
-        document = services.document_purge(document=document, actor=request.user)
-        return Response(DocumentPurgeOutputSerializer(document).data)
-
-
-class DocumentDetailApi(APIView):
-    @extend_schema(responses=DocumentOutputSerializer)
-    def get(self, request, document_id):
-        document = get_object_or_404(selectors.document_list(user=request.user), pk=document_id)
-        return Response(DocumentOutputSerializer(document).data)

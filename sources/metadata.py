@@ -16,6 +16,8 @@ import json
 import math
 import re
 
+from sources.media_types import MARKDOWN
+
 MAX_KEYS = 32
 MAX_BYTES = 4096  # of the compact JSON encoding
 MAX_LIST_ITEMS = 50
@@ -145,7 +147,5 @@ def _scalar(raw: str):
 
 def document_metadata(content: bytes, *, media_type: str, given: dict | None = None) -> dict:
     """What a connector knows about a file: its front matter (Markdown), then ``given`` on top."""
-    from sources.parsers.dispatch import MARKDOWN
-
     found = front_matter(content) if media_type == MARKDOWN else {}
     return {**found, **metadata_clean(given or {})}

@@ -1,10 +1,14 @@
-"""Reads on sources and documents. Those taking ``user`` apply the ACL visibility filter."""
+"""Reads on sources, sync jobs and uploads. Those taking ``user`` apply the ACL visibility filter.
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+Documents as a version holds them are read through :mod:`index_versions.selectors`.
+"""
 
-from acl.selectors import VisibleTo, visible_source_ids
-from index_versions.models import IndexVersion, VersionDocument
-from sources.models import Document, Source, SyncJob
+from datetime import timedelta
+
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
+
+from acl.selectors import visible_source_ids
+from sources.models import Source, SyncJob, UploadedFile
 
 
 def source_list(*, user) -> QuerySet[Source]:
@@ -12,20 +16,6 @@ def source_list(*, user) -> QuerySet[Source]:
     if user.is_staff:
         return Source.objects.all()
     return Source.objects.filter(pk__in=visible_source_ids(user=user))
-
-
-def document_list(*, user, source_id: int | None = None) -> QuerySet[Document]:
-    """Documents in the active index version that ``user`` may read (staff included: no bypass)."""
-    in_active_version = VersionDocument.objects.filter(
-        document_id=OuterRef("pk"), version__state=IndexVersion.State.ACTIVE
-    )
-    # Source grant and the document's own access list, both in this query's SQL.
-    documents = Document.objects.filter(Exists(in_active_version), VisibleTo(user, source="source_id", document="id"))
-    if source_id is not None:
-        documents = documents.filter(source_id=source_id)
-    # The metadata of the revision the active version holds (a subquery: no query per document).
-    documents = documents.annotate(active_metadata=Subquery(in_active_version.values("revision__metadata")[:1]))
-    return documents.select_related("source")
 
 
 def sync_job_list(*, source_id: int | None = None) -> QuerySet[SyncJob]:
@@ -38,10 +28,6 @@ def sync_job_list(*, source_id: int | None = None) -> QuerySet[SyncJob]:
 
 def sources_due_for_sync(*, now) -> QuerySet[Source]:
     """Internal, no ACL (the scheduler): enabled, scheduled, not paused, interval elapsed, none in flight."""
-    from datetime import timedelta
-
-    from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
-
     in_flight = SyncJob.objects.filter(source_id=OuterRef("pk"), status__in=SyncJob.IN_FLIGHT)
     next_due = ExpressionWrapper(
         F("last_synced_at") + F("sync_interval_minutes") * Value(timedelta(minutes=1)), output_field=DateTimeField()
@@ -56,6 +42,4 @@ def sources_due_for_sync(*, now) -> QuerySet[Source]:
 
 def uploaded_file_list(*, source: Source) -> QuerySet:
     """Internal/staff: the files of an upload source, without their bytes."""
-    from sources.models import UploadedFile
-
     return UploadedFile.objects.filter(source=source).defer("content")

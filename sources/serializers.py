@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from sources.metadata import MetadataError, metadata_validate
 from sources.models import Document, Source, SyncJob, UploadedFile
 
 
@@ -122,8 +123,6 @@ class UploadInputSerializer(serializers.Serializer):
     )
 
     def validate_metadata(self, value):
-        from sources.metadata import MetadataError, metadata_validate
-
         try:
             return metadata_validate(value)
         except MetadataError as exc:

@@ -20,8 +20,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from acl.models import SourceGrant
+from ingest.runner import sync_job_run
 from sources.models import Source, SyncJob
-from sources.services import source_create, sync_job_run
+from sources.services.crud import source_create
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from sources.connectors.base import Connector, FetchedDocument, FetchFailure, require_object
 from sources.metadata import document_metadata
+from sources.models import UploadedFile
 from sources.parsers import media_type_for
 
 
@@ -15,8 +16,6 @@ class UploadConnector(Connector):
         return {}
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        from sources.models import UploadedFile
-
         files = UploadedFile.objects.filter(source_id=source_id).order_by("name")
         for upload in files.iterator(chunk_size=100):
             content = bytes(upload.content)

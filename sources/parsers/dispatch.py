@@ -2,18 +2,12 @@
 
 from pathlib import PurePosixPath
 
+from sources.media_types import CODE, CSV, DOCX, HTML, JSON, MARKDOWN, PDF, TEXT, TICKET
+from sources.parsers import docx, html, pdf, records, text
 from sources.parsers.base import Parsed, ParseError
 
-PDF = "application/pdf"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-HTML = "text/html"
-MARKDOWN = "text/markdown"
-TEXT = "text/plain"
-JSON = "application/json"
-CSV = "text/csv"
-CODE = "text/x-code"
-# What the tickets connector yields: one record, already mapped to title/sections/fields.
-TICKET = "application/vnd.rag.ticket+json"
+__all__ = ["CODE", "CSV", "DOCX", "HTML", "JSON", "MARKDOWN", "PDF", "TEXT", "TICKET", "media_type_for", "parse_bytes"]
+
 
 _CODE_LANGUAGES = {
     ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".tsx": "tsx",
@@ -48,8 +42,6 @@ def media_type_for(name: str, *, declared: str = "") -> str:
 
 def parse_bytes(data: bytes, *, media_type: str, name: str) -> Parsed:
     """Parse in this process. The sync uses :func:`sources.parsers.sandbox.parse` (with a timeout)."""
-    from sources.parsers import docx, html, pdf, records, text
-
     if not data:
         raise ParseError("empty file")
     if media_type == PDF:

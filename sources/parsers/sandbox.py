@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 
+from sources.parsers import dispatch
 from sources.parsers.base import Parsed, ParseError
 
 _HEADER = struct.Struct("!Q")
@@ -96,8 +97,6 @@ def parse(data: bytes, *, media_type: str, name: str, timeout: float) -> Parsed:
 
 def _serve() -> None:
     import resource
-
-    from sources.parsers import dispatch
 
     with contextlib.suppress(ValueError, OSError):  # not every platform enforces it
         resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))

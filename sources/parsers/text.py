@@ -2,6 +2,7 @@
 
 import re
 
+from sources.metadata import front_matter
 from sources.parsers.base import Parsed, ParseError
 
 _BOMS = (
@@ -84,8 +85,6 @@ def parse_markdown(data: bytes, *, name: str) -> Parsed:
     Only a block that holds metadata is front matter: a file opening with a ``---``
     rule and a second rule further down keeps its text.
     """
-    from sources.metadata import front_matter
-
     text, found = decode_text(data), front_matter(data)
     if found:
         text = _FRONT_MATTER.sub("", text, count=1)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from acl.models import SourceGrant
 from acl.selectors import visible_source_ids
 from acl.services import document_access_list_set
-from sources.selectors import document_list
+from index_versions.selectors import document_list
 
 
 def _visible(user):

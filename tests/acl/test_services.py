@@ -15,7 +15,7 @@ from acl.services import (
     query_text_retained,
     service_account_create,
 )
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ApplicationError
 
 
 @pytest.fixture
@@ -139,9 +139,9 @@ def test_sync_stores_the_access_list_the_connector_gives(folder_source, sync_now
     """A source system that reports access lists (the folder connector reports none)."""
     import dataclasses
 
+    from index_versions.selectors import document_list
     from sources import connectors
     from sources.connectors.folder import FolderConnector
-    from sources.selectors import document_list
 
     class ListingFolder(FolderConnector):
         kind = "listing-folder"

@@ -7,19 +7,17 @@ from django.db import connection
 
 from index_versions import embedding
 from index_versions.models import Activation, Embedding, IndexVersion, Pipeline, VersionDocument
-from index_versions.selectors import index_version_diff
-from index_versions.services import (
-    index_version_activate,
-    index_version_active,
-    index_version_pin,
+from index_versions.selectors import index_version_active, index_version_diff
+from index_versions.services.activation import index_version_activate, index_version_pin
+from index_versions.services.building import (
     index_version_rebuild,
     index_version_rebuild_run,
     index_version_revert_source,
-    index_versions_retain,
-    pipeline_get_or_create,
 )
-from ragplatform.errors import ApplicationError
-from retrieval.selectors import search
+from index_versions.services.pipelines import pipeline_get_or_create
+from index_versions.services.retention import index_versions_retain
+from ragplatform.exceptions import ApplicationError, Conflict
+from retrieval.search import search
 from sources.models import Source
 
 WIKI = {
@@ -104,7 +102,7 @@ def test_building_or_failed_version_cannot_be_activated(db, state):
     version = IndexVersion.objects.create(state=state, pipeline=pipeline)
     with pytest.raises(ApplicationError) as error:
         index_version_activate(version=version)
-    assert error.value.status_code == 409
+    assert isinstance(error.value, Conflict)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -190,7 +188,8 @@ def test_paused_and_unscheduled_sources_are_not_due(folder_source, sync_now):
     from django.utils import timezone
 
     from sources.selectors import sources_due_for_sync
-    from sources.services import source_schedule_resume, source_update
+    from sources.services.crud import source_update
+    from sources.services.schedules import source_schedule_resume
 
     scheduled = source_update(source=folder_source("scheduled", WIKI), data={"sync_interval_minutes": 5})
     folder_source("manual", WIKI)

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from acl.models import SourceGrant
 from index_versions.models import IndexVersion, Pipeline
 from sources.models import Source, SyncJob
-from sources.services import source_create
+from sources.services.crud import source_create
 
 UNKNOWN = 987654321
 HUGE = 10**30  # beyond bigint: must still be a plain "not found"

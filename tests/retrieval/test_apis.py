@@ -65,7 +65,7 @@ def test_k_defaults_to_ten_and_caps_the_number_of_results(api, alice, grant, syn
 
 
 def test_search_reports_the_active_index_version(api, alice, grant, synced):
-    from index_versions.services import index_version_active
+    from index_versions.selectors import index_version_active
 
     wiki, _ = synced
     grant(wiki, user=alice)

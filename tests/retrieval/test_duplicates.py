@@ -6,9 +6,10 @@ import time
 import pytest
 
 from acl.services import document_access_list_set
-from retrieval.duplicates import groups, normalised
-from retrieval.models import DuplicateMember
-from retrieval.selectors import search, stale_duplicates
+from index_versions.duplicate_detection import groups, normalised
+from index_versions.models import DuplicateMember
+from retrieval.reports import stale_duplicates
+from retrieval.search import search
 from tests.retrieval.conftest import STALE_DEPLOY
 
 POLICY = (
@@ -45,7 +46,7 @@ def test_the_most_recently_modified_copy_is_canonical_unless_a_source_is_authori
     assert canonical.document.source == new
     assert DuplicateMember.objects.filter(version=version, group=canonical.document_id).count() == 2
 
-    from retrieval.services import duplicates_compute
+    from index_versions.services.duplicates import duplicates_compute
 
     settings.DUPLICATES_AUTHORITATIVE_SOURCES = ["archive"]
     duplicates_compute(version=version)
@@ -111,7 +112,7 @@ def test_stale_report_threshold_in_days(stale_copies):
 
 
 def test_stale_report_flags_an_authoritative_copy_older_than_another(stale_copies, settings):
-    from retrieval.services import duplicates_compute
+    from index_versions.services.duplicates import duplicates_compute
 
     archive, _, version = stale_copies
     settings.DUPLICATES_AUTHORITATIVE_SOURCES = ["archive"]

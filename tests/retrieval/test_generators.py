@@ -6,9 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ApplicationError, UpstreamFailed
 from retrieval import generators
-from retrieval.selectors import SearchHit
+from retrieval.search import SearchHit
 
 
 def hit(n: int, text: str, title: str = "") -> SearchHit:
@@ -120,7 +120,7 @@ def test_openai_does_not_call_the_model_without_documents(llm):
 def test_openai_errors_become_a_bad_gateway(llm):
     with llm("oops", status=500), pytest.raises(ApplicationError) as error:
         generators.openai(query="leave", hits=[LEAVE], model=None)
-    assert error.value.status_code == 502
+    assert isinstance(error.value, UpstreamFailed)
 
 
 def test_openai_needs_an_http_base_url(settings):

@@ -13,7 +13,7 @@ from sentence_transformers import CrossEncoder
 
 from acl.models import AuditEvent
 from acl.services import document_access_list_set
-from retrieval.selectors import search
+from retrieval.search import search
 
 WIKI = {
     "deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves.",

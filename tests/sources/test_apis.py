@@ -315,7 +315,7 @@ def test_document_removed_from_the_folder_disappears_after_the_next_sync(api, al
 
 @pytest.fixture
 def uploads(db):
-    from sources.services import source_create
+    from sources.services.crud import source_create
 
     return source_create(name="uploads", kind="upload", config={})
 

@@ -6,7 +6,7 @@ import pytest
 
 from sources.metadata import MAX_KEYS, MetadataError, front_matter, metadata_clean, metadata_validate
 from sources.models import DocumentRevision, SyncJob
-from sources.services import source_create
+from sources.services.crud import source_create
 
 POLICY = b"""---
 title: "Travel policy"

@@ -3,10 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from ragplatform.errors import ApplicationError
+from ingest.lifecycle import sync_job_request
+from ingest.runner import sync_job_run
+from ragplatform.exceptions import ApplicationError
 from sources.connectors.folder import DEFAULT_INCLUDE
 from sources.models import Document, DocumentRevision, Source, SyncJob
-from sources.services import source_create, source_update, sync_job_request, sync_job_run
+from sources.services.crud import source_create, source_update
 
 
 def test_folder_config_is_normalised_with_default_globs(db, write_folder):
@@ -126,9 +128,9 @@ def test_purge_removes_the_document_from_every_version_and_rollback_cannot_resto
 ):
     from acl.models import AuditEvent
     from index_versions.models import Chunk, Embedding, IndexVersion, VersionDocument
-    from index_versions.services import index_version_activate
-    from retrieval.selectors import search
-    from sources.services import document_purge
+    from index_versions.services.activation import index_version_activate
+    from index_versions.services.purge import document_purge
+    from retrieval.search import search
 
     source = folder_source(
         "hr", {"salary.md": "# Salaries\n\nThe CEO earns 900,000 euros.", "leave.md": "# Leave\n\nTwenty weeks."}
@@ -153,7 +155,7 @@ def test_purge_removes_the_document_from_every_version_and_rollback_cannot_resto
 
 
 def test_a_purged_document_is_not_taken_in_again_by_the_next_sync(folder_source, sync_now, staff):
-    from sources.services import document_purge
+    from index_versions.services.purge import document_purge
 
     source = folder_source("hr", {"salary.md": "# Salaries\n\nSecret.", "leave.md": "# Leave\n\nTwenty weeks."})
     sync_now(source)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from index_versions.services import index_versions_retain
+from index_versions.services.retention import index_versions_retain
 
 
 class Command(BaseCommand):

@@ -21,9 +21,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from ingest.lifecycle import sync_job_request
 from ragplatform import runtime
-from ragplatform.services import DEMO_SOURCES, DEMO_USERS, DemoData, demo_load
-from sources.services import sync_job_request
+from ragplatform.demo.load import DEMO_SOURCES, DEMO_USERS, DemoData, demo_load
 
 DEFAULT_DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed to the operator; set DEMO_PASSWORD to change
 SMOKE_QUERY = "How many weeks of parental leave do employees get?"

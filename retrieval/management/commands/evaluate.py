@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from retrieval import evaluation
+from retrieval.evaluation import beir, metrics
 from retrieval.reranking import rerank_available
 
 METRICS = ("nDCG@10", "recall@10", "recall@100", "MRR@10")
@@ -40,30 +40,28 @@ class Command(BaseCommand):
         path = Path(dataset)
         if not (path / "corpus.jsonl").is_file() or not (path / "queries.jsonl").is_file():
             raise CommandError(f"{path} is not a BEIR dataset: corpus.jsonl and queries.jsonl are needed")
-        modes = [mode.strip() for mode in (modes or ",".join(evaluation.default_modes())).split(",") if mode.strip()]
-        unknown = set(modes) - set(evaluation.MODES)
+        modes = [mode.strip() for mode in (modes or ",".join(beir.default_modes())).split(",") if mode.strip()]
+        unknown = set(modes) - set(beir.MODES)
         if unknown:
-            raise CommandError(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(evaluation.MODES)}")
-        if evaluation.RERANK_MODE in modes and not rerank_available():
-            raise CommandError(f"{evaluation.RERANK_MODE} needs a reranker: set RERANK_MODEL to a local CrossEncoder")
-        data = evaluation.dataset_read(path)
+            raise CommandError(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(beir.MODES)}")
+        if beir.RERANK_MODE in modes and not rerank_available():
+            raise CommandError(f"{beir.RERANK_MODE} needs a reranker: set RERANK_MODEL to a local CrossEncoder")
+        data = beir.dataset_read(path)
         with tqdm(total=len(data.corpus), desc="index corpus", unit="doc") as bar:
-            version = evaluation.evaluation_corpus_load(
+            version = beir.evaluation_corpus_load(
                 dataset=data,
                 max_tokens=settings.CHUNK_MAX_TOKENS if max_tokens is None else max_tokens,
                 overlap_tokens=settings.CHUNK_OVERLAP_TOKENS if overlap_tokens is None else overlap_tokens,
                 progress=bar.update,
             )
-        user = evaluation.evaluation_user()
+        user = beir.evaluation_user()
         query_ids = sorted(data.queries, key=lambda q: (len(q), q))[:limit_queries]
         table = {}
         for mode in modes:
             totals = dict.fromkeys(METRICS, 0.0)
             for query_id in tqdm(query_ids, desc=f"search {mode}", unit="query"):
-                ranked = evaluation.ranked_documents(
-                    user=user, version=version, query=data.queries[query_id], mode=mode
-                )
-                for name, value in evaluation.scores(ranked, data.qrels[query_id]).items():
+                ranked = beir.ranked_documents(user=user, version=version, query=data.queries[query_id], mode=mode)
+                for name, value in metrics.scores(ranked, data.qrels[query_id]).items():
                     totals[name] += value
             table[mode] = {name: total / max(len(query_ids), 1) for name, total in totals.items()}
         self.stdout.write(

@@ -4,9 +4,9 @@ import subprocess
 
 import pytest
 
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ApplicationError
 from sources.models import Document, DocumentRevision, SyncJob
-from sources.services import source_create, source_update
+from sources.services.crud import source_create, source_update
 
 
 def git(repo, *args) -> str:

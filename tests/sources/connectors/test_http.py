@@ -6,9 +6,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ApplicationError
 from sources.models import Document, DocumentRevision, SyncJob
-from sources.services import source_create
+from sources.services.crud import source_create
 
 PAGES = {
     "robots.txt": "User-agent: *\nDisallow: /private/\n",

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from acl.models import DocumentAccessList
-from ragplatform.errors import ApplicationError
+from ragplatform.exceptions import ApplicationError
 from sources.models import Document, DocumentRevision, SyncJob
-from sources.services import source_create
+from sources.services.crud import source_create
 
 
 def test_jsonl_tickets_become_documents_with_their_access_lists(db, tmp_path, sync_now):

@@ -1,0 +1,88 @@
+"""SQL fragments with named parameters, composed without string-counting.
+
+A :class:`Sql` is text with ``%(name)s`` placeholders plus the values they stand
+for. Fragments are combined with :meth:`Sql.join` / :func:`compose`; a name bound
+by several fragments must carry the same value in each (it is bound once), and a
+name bound to two different values is an error, never a silent override.
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+
+
+class SqlParameterError(ValueError):
+    """A placeholder without a value, or one name bound to two values."""
+
+
+@dataclass(frozen=True)
+class Sql:
+    text: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def placeholders(self) -> set[str]:
+        return {match.group(1) for match in _PLACEHOLDER.finditer(self.text) if match.group(1)}
+
+    def checked(self) -> "Sql":
+        """This fragment, after checking that every placeholder has a value and every value a placeholder."""
+        names = self.placeholders()
+        missing, unused = names - set(self.params), set(self.params) - names
+        if missing or unused:
+            raise SqlParameterError(f"placeholders without values: {sorted(missing)}; unused values: {sorted(unused)}")
+        return self
+
+    def positional(self) -> tuple[str, list]:
+        """``(text with %s, [values])`` for APIs that take positional parameters (the ORM's ``as_sql``)."""
+        values: list = []
+
+        def replace(match: re.Match) -> str:
+            if match.group(1) is None:
+                return "%%"
+            values.append(self.params[match.group(1)])
+            return "%s"
+
+        return _PLACEHOLDER.sub(replace, self.checked().text), values
+
+
+def merged_params(fragments: Iterable[Sql]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for fragment in fragments:
+        for name, value in fragment.params.items():
+            if name in params and params[name] is not value and params[name] != value:
+                raise SqlParameterError(f"%({name})s is bound to {params[name]!r} and to {value!r}")
+            params[name] = value
+    return params
+
+
+def compose(template: str, params: Mapping[str, object] | None = None, /, **fragments: Sql) -> Sql:
+    """``template`` with ``{name}`` replaced by each fragment's text; its own ``params`` and theirs merged."""
+    text = template.format(**{name: fragment.text for name, fragment in fragments.items()})
+    return Sql(text, merged_params([Sql("", params or {}), *fragments.values()]))
+
+
+def join(separator: str, fragments: Iterable[Sql]) -> Sql:
+    fragments = list(fragments)
+    return Sql(separator.join(fragment.text for fragment in fragments), merged_params(fragments))
+
+
+TRUE = Sql("TRUE")
+
+
+def positional_fragment(text: str, values, *, prefix: str) -> Sql:
+    """Positional SQL (``%s``, as the ORM compiles it) as a named fragment: value i becomes ``%(prefix_i)s``."""
+    values = list(values)
+    counter = iter(range(len(values)))
+
+    def replace(match: re.Match) -> str:
+        return "%%" if match.group(0) == "%%" else f"%({prefix}_{next(counter)})s"
+
+    text = re.sub(r"%%|%s", replace, text)
+    return Sql(text, {f"{prefix}_{i}": value for i, value in enumerate(values)}).checked()
+
+
+def orm_fragment(queryset, *, prefix: str) -> Sql:
+    """A queryset's compiled SELECT as a named fragment, to splice into hand-written SQL."""
+    text, values = queryset.query.sql_with_params()
+    return positional_fragment(text, values, prefix=prefix)

@@ -1,0 +1,227 @@
+"""Search: the active version's chunks nearest to a query (vector), matching it (keyword),
+or both fused (hybrid), under the caller's ACL, in one SQL statement (:mod:`retrieval.search.statement`).
+
+How the plans are chosen and why: ``docs/search.md``.
+"""
+
+import dataclasses
+import functools
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from index_versions import embedding
+from index_versions.models import IndexVersion
+from index_versions.selectors import index_version_active
+from retrieval import reranking
+from retrieval.search.statement import SearchStatement
+from retrieval.search.types import (
+    NO_FILTERS,
+    NearestChunks,
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+    SearchOutcome,
+    SearchPlan,
+)
+
+
+def _collapsed(rows, k: int) -> list[SearchHit]:
+    """One document per duplicate group: the canonical copy if the user may read it, else their best-ranked one.
+
+    Rows are ACL-filtered already, so the copy kept is always a readable one, even
+    when the group's canonical member is not; its ``also_in`` lists the other
+    readable copies only.
+    """
+    shown: dict[int, int] = {}  # group -> the document shown for it
+    for row in rows:
+        group, document_id, is_canonical = row[9], row[1], row[10]
+        if group is not None and (group not in shown or is_canonical):
+            shown[group] = document_id
+    hits = []
+    for row in rows:
+        if row[9] is not None and shown[row[9]] != row[1]:
+            continue
+        hits.append(
+            SearchHit(
+                *row[:7], score=float(row[7]), modified_at=row[8], also_in=tuple(row[11] or ()), metadata=row[12] or {}
+            )
+        )
+        if len(hits) == k:
+            break
+    return hits
+
+
+def hybrid_search(
+    *,
+    user,
+    version: IndexVersion,
+    query: str,
+    query_vector,
+    k: int,
+    mode: str = SearchMode.HYBRID,
+    filters: SearchFilters = NO_FILTERS,
+) -> NearestChunks:
+    """The k best chunks of ``version`` for ``query`` that ``user`` may read, by ``mode``.
+
+    **vector**: cosine similarity to ``query_vector`` (score = 1 - distance);
+    **keyword**: Okapi BM25 over the chunks' full-text column; **hybrid**: both
+    fused by reciprocal rank (``sum(weight / (RRF_K + rank))``). Every leg holds
+    the version's rows, the ACL and ``filters`` (:class:`SearchStatement`).
+    Planner options are ``SET LOCAL`` and rolled back with the savepoint.
+    """
+    statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner cannot see through the ACL subqueries and guesses that most rows are
+        # visible; for the bounded count and the exact scan the right plan is nested loops
+        # over indexes, starting from the granted sources.
+        cursor.execute(
+            """
+            SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+                   set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)
+            """
+        )
+        if mode == SearchMode.KEYWORD:
+            plan = SearchPlan.KEYWORD
+        else:
+            plan = vector_plan(cursor, statement=statement)
+            if plan == SearchPlan.HNSW:
+                # Hash joins back on: the ACL's semi-join with the granted sources is one hash probe
+                # per candidate, where a nested loop would scan every grant.
+                cursor.execute(
+                    """
+                    SELECT set_config('enable_hashjoin', 'on', true),
+                           set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                           set_config('hnsw.ef_search', %(ef_search)s, true),
+                           set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s, true)
+                    """,
+                    {
+                        "ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
+                        "max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
+                    },
+                )
+            statement.add_vector_leg(plan=plan, query_vector=query_vector)
+        if mode != SearchMode.VECTOR:
+            statement.add_keyword_leg(query=query)
+        sql = statement.sql()
+        cursor.execute(sql.text, sql.params)
+        rows = cursor.fetchall()
+        # Read-only, so roll back: that discards the options even when a caller's transaction
+        # encloses this one (a released savepoint would keep them until the caller commits).
+        transaction.set_rollback(True)
+    return NearestChunks(hits=_collapsed(rows, k), plan=plan)
+
+
+def vector_plan(cursor, *, statement: SearchStatement) -> str:
+    """Exact scan or HNSW, from a count of the visible documents that stops one past the threshold."""
+    limit = settings.SEARCH_EXACT_MAX_CHUNKS
+    chunks_per_document = _chunks_per_document(statement.version)
+    probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1)
+    cursor.execute(probe.text, probe.params)
+    return SearchPlan.EXACT if cursor.fetchone()[0] * chunks_per_document <= limit else SearchPlan.HNSW
+
+
+def vector_search(
+    *, user, version: IndexVersion, query_vector, k: int, filters: SearchFilters = NO_FILTERS
+) -> NearestChunks:
+    """The k chunks of ``version`` nearest to ``query_vector`` that ``user`` may read (exact or HNSW plan)."""
+    return hybrid_search(
+        user=user, version=version, query="", query_vector=query_vector, k=k, mode=SearchMode.VECTOR, filters=filters
+    )
+
+
+def _chunks_per_document(version: IndexVersion) -> float:
+    """The version's average, from the counts it recorded when built (1 if it has none)."""
+    counts = version.counts or {}
+    if not counts.get("documents") or not counts.get("chunks"):
+        return 1.0
+    return max(counts["chunks"] / counts["documents"], 1.0)
+
+
+def search(
+    *,
+    user,
+    query: str,
+    k: int,
+    mode: str = SearchMode.HYBRID,
+    filters: SearchFilters = NO_FILTERS,
+    version: IndexVersion | None = None,
+    rerank: bool = False,
+    recency_half_life_days: float | None = None,
+    query_vector=None,
+) -> SearchOutcome:
+    """Search the active version (or ``version``: the evaluation's) as ``user``.
+
+    The query is embedded only when a vector leg needs it and ``query_vector`` (the
+    query embedded beforehand by the version's model, as the evaluation gate does
+    outside its lock) is not given. With ``rerank`` (the
+    caller checks :func:`retrieval.reranking.rerank_available`) or a recency
+    boost, the SQL fetches a larger pool (``RERANK_CANDIDATES``, at least ``k``)
+    of ACL-filtered, duplicate-collapsed hits, which are then re-ordered in
+    Python: first by the CrossEncoder, then by :func:`recency_boosted`, and cut
+    to ``k``. Both only re-order what the SQL returned, so neither can change
+    which chunks the user sees, nor add a query.
+    """
+    started = time.perf_counter()
+    outcome = functools.partial(
+        SearchOutcome, mode=mode, reranked=rerank, recency_half_life_days=recency_half_life_days
+    )
+    version = version or index_version_active()
+    if version is None:
+        return outcome(results=[], index_version=None, took_ms=_elapsed_ms(started))
+    if mode == SearchMode.KEYWORD:
+        query_vector = None
+    elif query_vector is None:
+        query_vector = embedding.embed_query(query, model=version.pipeline.embedding_model)
+    reorders = rerank or bool(recency_half_life_days)
+    found = hybrid_search(
+        user=user, version=version, query=query, query_vector=query_vector,
+        k=reranking.rerank_candidates(k=k) if reorders else k, mode=mode, filters=filters,
+    )  # fmt: skip
+    hits = found.hits
+    if rerank:
+        hits = reranking.rerank(query=query, hits=hits, k=len(hits))
+    if recency_half_life_days:
+        hits = recency_boosted(
+            hits, half_life_days=recency_half_life_days, weight=settings.SEARCH_RECENCY_WEIGHT, now=timezone.now()
+        )
+    return outcome(
+        results=hits[:k],
+        index_version=version.pk,
+        took_ms=_elapsed_ms(started),
+        plan=found.plan,
+        embedding_model=version.pipeline.embedding_model,
+    )
+
+
+def recency_boosted(hits: list[SearchHit], *, half_life_days: float, weight: float, now: datetime) -> list[SearchHit]:
+    """``hits`` re-ordered with newer documents lifted: each score times a boost that halves with age.
+
+    ``boost = 1 + weight * 0.5 ** (age_days / half_life_days)``, ``age_days`` from
+    the revision's ``modified_at`` to ``now`` (a future date counts as age 0). A
+    document modified today scores up to ``1 + weight`` times its relevance, one a
+    half-life old ``1 + weight / 2`` times, an old one about its relevance alone;
+    a document with no date gets no boost. A negative score (cosine similarity
+    below zero, a CrossEncoder without a sigmoid) is divided by the boost instead,
+    so the boost always moves a hit up, never down. It multiplies rather than adds
+    so that it means the same on every scale (cosine, BM25, RRF, CrossEncoder),
+    and it is at most ``1 + weight``: a new document never overtakes an old one
+    more than that many times as relevant. Ties keep their order. Only re-orders:
+    the hits are the ACL-filtered ones.
+    """
+    boosted = []
+    for hit in hits:
+        boost = 1.0
+        if hit.modified_at is not None:
+            age_days = max((now - hit.modified_at).total_seconds(), 0.0) / 86400
+            boost = 1.0 + weight * 0.5 ** (age_days / half_life_days)
+        score = hit.score * boost if hit.score >= 0 else hit.score / boost
+        boosted.append(dataclasses.replace(hit, score=score))
+    return sorted(boosted, key=lambda hit: -hit.score)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

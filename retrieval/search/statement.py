@@ -1,0 +1,260 @@
+"""The SQL of one search, composed leg by leg with named parameters.
+
+The rule a reader can check here, and ``tests/retrieval/test_search_statement.py``
+checks without a database: every part of the statement that reads a version's
+rows (the plan probe, the vector leg, the keyword leg and its statistics, the
+other copies in ``also_in``) reads them through
+:func:`index_versions.selectors.version_rows` ANDed with the caller's
+visibility condition, and filters are ANDed after it, so a filter can only
+narrow what the ACL lets through, never widen it. How the plans work and why:
+``docs/search.md``.
+"""
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from acl.selectors import visibility_condition
+from index_versions.models import Chunk, Embedding, IndexVersion
+from index_versions.selectors import version_duplicates, version_rows
+from ragplatform.sql import Sql, compose, join
+from retrieval.search.types import NO_FILTERS, SearchFilters, SearchMode, SearchPlan
+from sources.models import DocumentRevision
+
+_EMBEDDING = Embedding._meta.db_table
+_CHUNK = Chunk._meta.db_table
+_REVISION = DocumentRevision._meta.db_table
+
+# websearch_to_tsquery ANDs every word, so a natural-language question matches only chunks
+# holding all of its words (almost none). Its top-level ANDs become ORs, so a chunk
+# matching more of the words ranks higher instead; quoted phrases (<->) are kept, and a
+# query with a negation (-word) keeps its AND meaning, where OR would match nearly everything.
+_TSQUERY = """
+    SELECT CASE WHEN strpos(w::text, '!') > 0 THEN w ELSE replace(w::text, ' & ', ' | ')::tsquery END AS query
+    FROM websearch_to_tsquery('english', %(query)s) w
+"""
+
+
+def vector_literal(vector) -> str:
+    return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
+
+
+@dataclass
+class SearchStatement:
+    """One search's statement: ``add_vector_leg`` and/or ``add_keyword_leg``, then :meth:`sql`.
+
+    ``legs`` keeps each part that reads rows, by name, for the invariant checks.
+    """
+
+    user: object
+    version: IndexVersion
+    mode: str
+    k: int
+    filters: SearchFilters = NO_FILTERS
+    legs: dict[str, Sql] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.visible = visibility_condition(
+            user=self.user, source_column="vd.source_id", document_column="vd.document_id"
+        )
+        self.narrowing = self.filters.sql()
+        # Room for the copies a duplicate group collapses to one result.
+        self.fetch = self.k + min(self.k, settings.DUPLICATES_FETCH_EXTRA)
+        self.depth = self.fetch if self.mode != SearchMode.HYBRID else max(self.fetch, settings.HYBRID_CANDIDATES)
+        self.params = {"pipeline_id": self.version.pipeline_id, "depth": self.depth, "fetch": self.fetch}
+
+    @property
+    def rows(self) -> Sql:
+        return version_rows(self.version)
+
+    @property
+    def restriction(self) -> Sql:
+        """What every leg ANDs: the ACL, then the filters (which can only narrow it)."""
+        return compose("{visible} AND {narrowing}", visible=self.visible, narrowing=self.narrowing)
+
+    def plan_probe(self, *, limit: int) -> Sql:
+        """Visible documents, counted up to ``limit`` (the exact-or-HNSW decision, :func:`search.vector_plan`)."""
+        probe = compose(
+            "SELECT count(*) FROM (SELECT 1 FROM ({rows}) vd WHERE {restriction} LIMIT %(probe_limit)s) visible",
+            {"probe_limit": limit},
+            rows=self.rows,
+            restriction=self.restriction,
+        )
+        self.legs["plan_probe"] = probe
+        return probe.checked()
+
+    def add_vector_leg(self, *, plan: str, query_vector) -> None:
+        """CTEs ending in ``vec`` (chunk_id, document_id, source_id, revision_id, distance), nearest first."""
+        dims = int(self.version.pipeline.dimensions)
+        self.params.update(vector=vector_literal(query_vector), model=self.version.pipeline.embedding_model)
+        distance = f"e.vector::vector({dims}) <=> %(vector)s::vector({dims})"
+        if plan == SearchPlan.EXACT:
+            leg = compose(
+                f"""
+            scored AS MATERIALIZED (
+                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, {distance} AS distance
+                FROM ({{rows}}) vd
+                JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
+                JOIN {_EMBEDDING} e ON e.id = c.embedding_id
+                WHERE e.dimensions = {dims} AND e.model = %(model)s AND {{restriction}}
+            ), vec AS (
+                SELECT * FROM scored ORDER BY distance, chunk_id LIMIT %(depth)s
+            )""",
+                rows=self.rows,
+                restriction=self.restriction,
+            )
+        else:
+            leg = compose(
+                f"""
+            vec AS MATERIALIZED (
+                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, {distance} AS distance
+                FROM {_EMBEDDING} e
+                JOIN {_CHUNK} c ON c.embedding_id = e.id AND c.pipeline_id = %(pipeline_id)s
+                JOIN ({{rows}}) vd ON vd.revision_id = c.revision_id
+                WHERE e.dimensions = {dims} AND e.model = %(model)s AND {{restriction}}
+                ORDER BY distance
+                LIMIT %(depth)s
+            )""",
+                rows=self.rows,
+                restriction=self.restriction,
+            )
+        self.legs["vector"] = leg
+
+    def add_keyword_leg(self, *, query: str) -> None:
+        """CTEs ending in ``kw`` (chunk_id, document_id, source_id, revision_id, rank), best first: Okapi BM25.
+
+        Each query word's document frequency is counted over the chunks of this
+        version the user may read (statistics over invisible chunks would let
+        scores leak how many of them hold a word); the document length is the
+        chunk's number of distinct lexemes, the average that of the matching chunks.
+        """
+        self.params.update(
+            query=query,
+            chunk_count=float((self.version.counts or {}).get("chunks") or 0),
+            k1=settings.BM25_K1,
+            b=settings.BM25_B,
+        )
+        frequencies = compose(
+            f"""
+                SELECT count(*) FROM {_CHUNK} c
+                JOIN ({{rows}}) vd ON vd.revision_id = c.revision_id
+                WHERE c.search_vector @@ quote_literal(t.lexeme)::tsquery AND c.pipeline_id = %(pipeline_id)s
+                  AND {{visible}}""",
+            rows=self.rows,
+            visible=self.visible,
+        )
+        matches = compose(
+            f"""
+                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, c.search_vector
+                FROM q
+                JOIN {_CHUNK} c ON c.search_vector @@ q.query AND c.pipeline_id = %(pipeline_id)s
+                JOIN ({{rows}}) vd ON vd.revision_id = c.revision_id
+                WHERE {{restriction}}""",
+            rows=self.rows,
+            restriction=self.restriction,
+        )
+        self.legs["keyword_frequencies"] = frequencies
+        self.legs["keyword"] = compose(
+            f"""
+            q AS MATERIALIZED ({_TSQUERY}),
+            terms AS MATERIALIZED (
+                SELECT t.lexeme, ({{frequencies}}) AS df
+                FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s))) t(lexeme)
+            ),
+            matched AS MATERIALIZED ({{matches}}),
+            kw AS MATERIALIZED (
+                SELECT m.chunk_id, m.document_id, m.source_id, m.revision_id, coalesce(s.rank, 0) AS rank
+                FROM matched m
+                CROSS JOIN (SELECT greatest(avg(length(search_vector)), 1) AS avgdl FROM matched) a
+                CROSS JOIN LATERAL (
+                    SELECT sum(
+                        ln(1 + (greatest(%(chunk_count)s, t.df) - t.df + 0.5) / (t.df + 0.5))
+                        * x.tf * (%(k1)s + 1)
+                        / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * length(m.search_vector) / a.avgdl))
+                    ) AS rank
+                    FROM (SELECT u.lexeme, array_length(u.positions, 1) AS tf FROM unnest(m.search_vector) u) x
+                    JOIN terms t ON t.lexeme = x.lexeme
+                ) s
+                ORDER BY rank DESC, m.chunk_id
+                LIMIT %(depth)s
+            )""",
+            frequencies=frequencies,
+            matches=matches,
+        )
+
+    def _nearest(self) -> str:
+        if self.mode == SearchMode.VECTOR:
+            return """
+            nearest AS (
+                SELECT chunk_id, document_id, source_id, revision_id, 1 - distance AS score
+                FROM vec ORDER BY distance, chunk_id LIMIT %(fetch)s
+            )"""
+        if self.mode == SearchMode.KEYWORD:
+            return """
+            nearest AS (
+                SELECT chunk_id, document_id, source_id, revision_id, rank AS score
+                FROM kw ORDER BY rank DESC, chunk_id LIMIT %(fetch)s
+            )"""
+        self.params.update(
+            vector_weight=settings.HYBRID_VECTOR_WEIGHT,
+            keyword_weight=settings.HYBRID_KEYWORD_WEIGHT,
+            rrf_k=settings.RRF_K,
+        )
+        return """
+            fused AS (
+                SELECT chunk_id, document_id, source_id, revision_id,
+                       %(vector_weight)s::float8
+                       / (%(rrf_k)s + row_number() OVER (ORDER BY distance, chunk_id)) AS part
+                FROM vec
+                UNION ALL
+                SELECT chunk_id, document_id, source_id, revision_id,
+                       %(keyword_weight)s::float8
+                       / (%(rrf_k)s + row_number() OVER (ORDER BY rank DESC, chunk_id)) AS part
+                FROM kw
+            ), nearest AS (
+                SELECT chunk_id, document_id, source_id, revision_id, sum(part) AS score
+                FROM fused GROUP BY chunk_id, document_id, source_id, revision_id
+                ORDER BY score DESC, chunk_id LIMIT %(fetch)s
+            )"""
+
+    def _with_text(self) -> Sql:
+        """``nearest`` -> the hit rows, best first, each with its duplicate group and the other copies
+        in it the user may read (the same ACL condition: an invisible copy is never named)."""
+        also_in = compose(
+            f"""
+        SELECT json_agg(json_build_object(
+                   'document_id', vd.document_id, 'document_title', other.title,
+                   'source_id', vd.source_id, 'uri', other.uri
+               ) ORDER BY o.is_canonical DESC, vd.document_id) AS also_in
+        FROM ({{copies}}) o
+        JOIN ({{rows}}) vd ON vd.document_id = o.document_id
+        JOIN {_REVISION} other ON other.id = vd.revision_id
+        WHERE o."group" = dm."group" AND o.document_id <> n.document_id
+          AND {{visible}}""",
+            copies=version_duplicates(self.version),
+            rows=self.rows,
+            visible=self.visible,
+        )
+        self.legs["also_in"] = also_in
+        return compose(
+            f"""
+    SELECT n.chunk_id, n.document_id, r.title, n.source_id, r.uri, c.section, c.text, n.score, r.modified_at,
+           dm."group", dm.is_canonical, dup.also_in, r.metadata::json
+    FROM nearest n
+    JOIN {_CHUNK} c ON c.id = n.chunk_id
+    JOIN {_REVISION} r ON r.id = n.revision_id
+    LEFT JOIN ({{groups}}) dm ON dm.document_id = n.document_id
+    LEFT JOIN LATERAL ({{also_in}}) dup ON dm."group" IS NOT NULL
+    ORDER BY n.score DESC, dm.is_canonical DESC NULLS LAST, n.chunk_id""",
+            groups=version_duplicates(self.version),
+            also_in=also_in,
+        )
+
+    def sql(self) -> Sql:
+        """The whole statement, every placeholder bound exactly once."""
+        ctes = [self.legs[name] for name in ("vector", "keyword") if name in self.legs]
+        nearest = Sql(self._nearest(), self.params)
+        statement = compose(
+            "WITH {ctes}, {nearest} {rows}", ctes=join(",", ctes), nearest=nearest, rows=self._with_text()
+        )
+        return statement.checked()

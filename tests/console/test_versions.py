@@ -1,0 +1,60 @@
+"""The versions page of the admin console: rollback with a diff first, pinning."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from index_versions.models import IndexVersion
+from index_versions.selectors import index_version_active
+
+
+@pytest.fixture
+def operator(db):
+    return User.objects.create_superuser("operator", password="pw-operator")
+
+
+@pytest.fixture
+def two_versions(folder_source, sync_now):
+    source = folder_source("wiki", {"deploy.md": "# Deploying\n\nThree waves.", "oncall.md": "# On call\n\nPages."})
+    old = sync_now(source).index_version
+    Path(source.config["path"], "oncall.md").unlink()
+    new = sync_now(source).index_version
+    return old, new
+
+
+def test_versions_page_offers_roll_back_for_older_versions(client, operator, two_versions):
+    old, _ = two_versions
+    client.force_login(operator)
+    page = client.get("/admin/index_versions/indexversion/").content.decode()
+    assert f"/admin/index_versions/indexversion/{old.pk}/activate/" in page
+    assert "Roll back" in page
+
+
+def test_roll_back_shows_the_diff_before_switching(client, operator, two_versions):
+    old, new = two_versions
+    client.force_login(operator)
+    confirmation = client.get(f"/admin/index_versions/indexversion/{old.pk}/activate/")
+    assert confirmation.status_code == 200
+    assert "1 added, 0 removed, 0 changed" in confirmation.content.decode()
+    assert "On call" in confirmation.content.decode()
+    assert index_version_active() == new  # nothing switched on GET
+
+    response = client.post(f"/admin/index_versions/indexversion/{old.pk}/activate/")
+
+    assert response.status_code == 302
+    assert index_version_active() == old
+
+
+def test_pin_action_pins_the_selected_versions(client, operator, two_versions):
+    old, _ = two_versions
+    client.force_login(operator)
+    client.post("/admin/index_versions/indexversion/", {"action": "pin", "_selected_action": [old.pk]})
+    assert IndexVersion.objects.get(pk=old.pk).pinned
+
+
+def test_non_staff_cannot_open_the_activation_page(client, alice, two_versions):
+    old, new = two_versions
+    client.force_login(alice)
+    client.post(f"/admin/index_versions/indexversion/{old.pk}/activate/")
+    assert index_version_active() == new
