@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run smoke test lint format venv clean-data
+.PHONY: run smoke test test-fast lint format venv clean-data
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,18 @@ run: venv
 smoke: venv
 	$(PY) manage.py quickstart --smoke
 
-test: venv
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+# Everything: lint, then the whole suite (real workers and the end-to-end boot included).
+test: lint
 	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest
+
+# The inner loop: no real-worker or end-to-end tests (CI still runs `make test`).
+test-fast: lint
+	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m "not worker and not e2e"
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 
+@pytest.mark.e2e
 @pytest.mark.worker
 def test_quickstart_smoke_boots_syncs_and_enforces_grants(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "PORT"}}
