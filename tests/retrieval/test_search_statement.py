@@ -1,0 +1,109 @@
+"""The search statement's invariants, checked on the SQL text itself: no database needed.
+
+Every part that reads a version's rows holds the caller's visibility condition,
+filters come after it (they can only narrow), and every placeholder has exactly
+one value.
+"""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import User
+
+from index_versions.models import IndexVersion, Pipeline, VersionDocument
+from index_versions.selectors import version_rows
+from ragplatform.sql import Sql, SqlParameterError, compose
+from retrieval.search import NO_FILTERS, SearchFilters, SearchMode, SearchPlan, SearchStatement
+
+VECTOR = [0.1] * 8
+FILTERS = SearchFilters(
+    sources=(3, 4),
+    modified_after=datetime(2026, 1, 1, tzinfo=UTC),
+    document_types=("md",),
+    metadata=(("status", ("open",)), ("team", ("hr", "ops"))),
+)
+
+
+def _statement(mode: str, plan: str | None, filters: SearchFilters = NO_FILTERS) -> SearchStatement:
+    user = User(pk=41, username="ann", email="ann@example.com", is_active=True)
+    pipeline = Pipeline(pk=2, key="k", chunker={}, embedding_model="m", dimensions=8)
+    version = IndexVersion(pk=7, pipeline=pipeline, counts={"documents": 10, "chunks": 20})
+    statement = SearchStatement(user=user, version=version, mode=mode, k=5, filters=filters)
+    if mode != SearchMode.KEYWORD:
+        statement.add_vector_leg(plan=plan, query_vector=VECTOR)
+    if mode != SearchMode.VECTOR:
+        statement.add_keyword_leg(query="parental leave")
+    return statement
+
+
+CASES = [
+    (SearchMode.VECTOR, SearchPlan.EXACT),
+    (SearchMode.VECTOR, SearchPlan.HNSW),
+    (SearchMode.KEYWORD, None),
+    (SearchMode.HYBRID, SearchPlan.EXACT),
+    (SearchMode.HYBRID, SearchPlan.HNSW),
+]
+
+
+@pytest.mark.parametrize(("mode", "plan"), CASES)
+@pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
+def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, filters):
+    statement = _statement(mode, plan, filters)
+    statement.plan_probe(limit=100)
+    statement.sql()
+    expected = {"plan_probe", "also_in"}
+    expected |= {"vector"} if mode != SearchMode.KEYWORD else set()
+    expected |= {"keyword", "keyword_frequencies"} if mode != SearchMode.VECTOR else set()
+    assert set(statement.legs) == expected
+    rows = version_rows(statement.version).text
+    membership = VersionDocument._meta.db_table
+    for name, leg in statement.legs.items():
+        assert statement.visible.text in leg.text, f"{name} reads rows without the ACL"
+        assert rows in leg.text, f"{name} does not read the version through version_rows"
+        assert leg.text.count(membership) == leg.text.count(rows), f"{name} joins the membership table directly"
+    assert "acl_sourcegrant" in statement.visible.text and "acl_documentaccesslist" in statement.visible.text
+
+
+@pytest.mark.parametrize(("mode", "plan"), CASES)
+def test_filters_only_ever_narrow_the_acl(mode, plan):
+    statement = _statement(mode, plan, FILTERS)
+    narrowing = statement.filters.sql().text
+    for name in ("vector", "keyword"):
+        if name in statement.legs:
+            leg = statement.legs[name].text
+            # ANDed straight after the visibility condition, never ORed with it.
+            assert f"{statement.visible.text} AND {narrowing}" in leg
+            assert f"OR {narrowing}" not in leg
+
+
+@pytest.mark.parametrize(("mode", "plan"), CASES)
+@pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
+def test_every_placeholder_has_exactly_one_value(mode, plan, filters):
+    sql = _statement(mode, plan, filters).sql()
+    assert sql.placeholders() == set(sql.params)
+    assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
+
+
+def test_document_frequencies_are_counted_over_visible_chunks_only_without_filters():
+    """BM25 statistics: over what the caller may read (never more), independent of the filters."""
+    statement = _statement(SearchMode.KEYWORD, None, FILTERS)
+    frequencies = statement.legs["keyword_frequencies"].text
+    assert statement.visible.text in frequencies
+    assert statement.filters.sql().text not in frequencies
+
+
+def test_a_name_bound_to_two_values_is_refused():
+    with pytest.raises(SqlParameterError):
+        compose("{a} AND {b}", a=Sql("x = %(v)s", {"v": 1}), b=Sql("y = %(v)s", {"v": 2}))
+    with pytest.raises(SqlParameterError):
+        Sql("x = %(v)s AND y = %(w)s", {"v": 1}).checked()
+    with pytest.raises(SqlParameterError):
+        Sql("x = 1", {"v": 1}).checked()
+
+
+def test_a_fragment_spliced_twice_binds_its_parameters_once():
+    visible = Sql("s = ANY(%(acl_sources)s)", {"acl_sources": [1, 2]})
+    both = compose("{a} AND {b}", a=visible, b=visible).checked()
+    text, values = both.positional()
+    assert both.params == {"acl_sources": [1, 2]}
+    assert text == "s = ANY(%s) AND s = ANY(%s)" and values == [[1, 2], [1, 2]]
