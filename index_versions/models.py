@@ -56,12 +56,25 @@ class IndexVersion(models.Model):
         RETIRED = "retired", "Retired"
         FAILED = "failed", "Failed"
 
+    class Trigger(models.TextChoices):
+        """What made the version: the console's timeline shows it."""
+
+        SYNC = "sync", "Sync"
+        REVERT = "revert", "Revert of one source"
+        REBUILD = "rebuild", "Rebuild under another pipeline"
+        EVALUATION = "evaluation", "Evaluation corpus"
+
     ACTIVATABLE = (State.READY, State.RETIRED)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.BUILDING)
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="versions")
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     note = models.CharField(max_length=500, blank=True)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, blank=True)
+    # The source a sync or revert changed (none for a rebuild).
+    trigger_source = models.ForeignKey(
+        "sources.Source", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # Retention never deletes a pinned version.
     pinned = models.BooleanField(default=False)
     counts = models.JSONField(default=dict, blank=True)

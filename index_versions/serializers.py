@@ -25,6 +25,8 @@ class IndexVersionOutputSerializer(serializers.ModelSerializer):
             "counts",
             "note",
             "pinned",
+            "trigger",
+            "trigger_source",
         ]
 
 

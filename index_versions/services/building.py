@@ -99,6 +99,7 @@ def index_version_build_for_source(
     embeddings_computed: int = 0,
     bytes_added: int = 0,
     activation_reason: str = "sync",
+    trigger: str = IndexVersion.Trigger.SYNC,
 ) -> IndexVersion:
     """Create a version equal to the active one except that source ``source_id`` holds ``revisions``.
 
@@ -111,7 +112,13 @@ def index_version_build_for_source(
     versions_lock()
     parent = index_version_active()
     version = IndexVersion.objects.create(
-        state=IndexVersion.State.BUILDING, pipeline=pipeline, parent=parent, note=note[:500], created_by=actor
+        state=IndexVersion.State.BUILDING,
+        pipeline=pipeline,
+        parent=parent,
+        note=note[:500],
+        created_by=actor,
+        trigger=trigger,
+        trigger_source_id=source_id,
     )
     if parent is not None:
         _membership_inherit(version=version, parent=parent, except_source_id=source_id)
@@ -150,6 +157,7 @@ def index_version_revert_source(*, source: Source, version: IndexVersion, actor=
             pipeline=pipeline,
             actor=actor,
             note=f"revert {source.name} to version {version.pk}",
+            trigger=IndexVersion.Trigger.REVERT,
             embeddings_computed=work["embeddings_computed"],
             bytes_added=work["bytes"],
             activation_reason=f"revert of source {source.pk} to version {version.pk}",
@@ -178,6 +186,7 @@ def index_version_rebuild(*, pipeline: Pipeline, actor=None) -> IndexVersion:
         pipeline=pipeline,
         parent=parent,
         note=f"rebuild with pipeline {pipeline.pk}",
+        trigger=IndexVersion.Trigger.REBUILD,
         created_by=actor,
     )
     if parent is not None:

@@ -127,6 +127,7 @@ def evaluation_corpus_load(
         pipeline=pipeline,
         actor=user,
         note=f"evaluation of {dataset.name}",
+        trigger=IndexVersion.Trigger.EVALUATION,
         activate=False,
         embeddings_computed=computed,
         bytes_added=bytes_added,

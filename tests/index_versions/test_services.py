@@ -151,6 +151,8 @@ def test_revert_restores_one_source_without_embedding_anything(folder_source, sy
     reverted = index_version_revert_source(source=wiki, version=good)
 
     assert reverted.state == IndexVersion.State.ACTIVE
+    assert (reverted.trigger, reverted.trigger_source) == (IndexVersion.Trigger.REVERT, wiki)
+    assert (latest_hr.trigger, latest_hr.trigger_source) == (IndexVersion.Trigger.SYNC, hr)
     assert reverted.counts["embeddings_computed"] == 0
     assert Embedding.objects.count() == embeddings
     texts = {hit.text for hit in search(user=alice, query="deploy waves", k=5).results}
