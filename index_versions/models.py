@@ -1,8 +1,9 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from pgvector.django import VectorField
 
 
@@ -98,30 +99,50 @@ class IndexVersion(models.Model):
         return f"v{self.pk} ({self.state})"
 
 
-class VersionDocument(models.Model):
-    """Membership: index version V contains revision R of document D.
+# A span is open while its row is in the newest content: it ends at this version id.
+OPEN = 2**63 - 1
 
-    One small row per document per version: a new version costs rows, not copies
-    of chunks or vectors.
+
+class MembershipSpan(models.Model):
+    """Revision R of document D is in every index version whose id is in ``[valid_from, valid_to)``.
+
+    Versions share these rows: a version that changes one document closes one span
+    and opens one, whatever the corpus size (docs/versions.md). Spans of one document
+    never overlap; ``valid_to`` is :data:`OPEN` while the row is in the newest content.
+    Only :mod:`index_versions.services.building` writes spans and only
+    :mod:`index_versions.selectors` reads them ("the rows of version V").
     """
 
-    version = models.ForeignKey(IndexVersion, on_delete=models.CASCADE, related_name="entries")
+    OPEN = OPEN
+
     document = models.ForeignKey("sources.Document", on_delete=models.CASCADE, related_name="+")
     revision = models.ForeignKey("sources.DocumentRevision", on_delete=models.CASCADE, related_name="+")
-    # Denormalised from the document so per-source operations need no join.
+    # Denormalised from the document so per-source reads need no join.
     source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+")
+    valid_from = models.BigIntegerField()
+    valid_to = models.BigIntegerField(default=OPEN)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["version", "document"], name="version_document_unique"),
+            models.CheckConstraint(condition=Q(valid_from__lt=F("valid_to")), name="membership_span_not_empty"),
         ]
         indexes = [
-            models.Index(fields=["revision", "version"], name="versiondoc_revision_version"),
-            models.Index(fields=["version", "source"], name="versiondoc_version_source"),
+            # Search: is this chunk's revision in version V? One index-only probe per candidate.
+            models.Index(
+                fields=["revision", "valid_from"], include=["valid_to", "document", "source"], name="span_revision"
+            ),
+            # The rows of version V of the granted sources: open spans plus those closed after V.
+            models.Index(
+                fields=["source", "valid_to"], include=["valid_from", "document", "revision"], name="span_source"
+            ),
+            models.Index(fields=["document", "valid_from"], name="span_document"),
+            # Diffs, resets and retention: spans opened or closed between two versions.
+            models.Index(fields=["valid_from"], name="span_valid_from"),
+            models.Index(fields=["valid_to"], name="span_valid_to"),
         ]
 
     def __str__(self):
-        return f"v{self.version_id}: document {self.document_id} @ revision {self.revision_id}"
+        return f"document {self.document_id} @ revision {self.revision_id} in [{self.valid_from}, {self.valid_to})"
 
 
 class Chunk(models.Model):
@@ -155,32 +176,69 @@ class Chunk(models.Model):
         return f"chunk {self.ordinal} of revision {self.revision_id}"
 
 
-class DuplicateMember(models.Model):
-    """Document D of index version V belongs to duplicate group G (exact or near copies of one text).
+class DuplicateSpan(models.Model):
+    """Document D is in duplicate group G (copies of one text) in every version with id in ``[valid_from, valid_to)``.
 
-    Computed when a version is finished (:func:`index_versions.services.duplicates.duplicates_compute`);
     ``group`` is the id of the group's canonical document, the one shown first when
-    the searcher may read it. Documents without a twin have no row.
+    the searcher may read it. Documents without a twin have no span. Maintained
+    incrementally when a version is built (:mod:`index_versions.services.duplicates`).
     """
 
     class Kind(models.TextChoices):
         EXACT = "exact", "Same normalised text"
         NEAR = "near", "Near-duplicate (MinHash)"
 
-    version = models.ForeignKey(IndexVersion, on_delete=models.CASCADE, related_name="+")
     document = models.ForeignKey("sources.Document", on_delete=models.CASCADE, related_name="+")
     group = models.BigIntegerField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
     is_canonical = models.BooleanField(default=False)
+    valid_from = models.BigIntegerField()
+    valid_to = models.BigIntegerField(default=OPEN)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["version", "document"], name="duplicate_member_unique"),
+            models.CheckConstraint(condition=Q(valid_from__lt=F("valid_to")), name="duplicate_span_not_empty"),
         ]
-        indexes = [models.Index(fields=["version", "group"], name="duplicate_member_group")]
+        indexes = [
+            models.Index(fields=["document", "valid_from"], include=["valid_to", "group"], name="dupspan_document"),
+            models.Index(fields=["group", "valid_from"], include=["valid_to", "document"], name="dupspan_group"),
+            models.Index(fields=["valid_from"], name="dupspan_valid_from"),
+            models.Index(fields=["valid_to"], name="dupspan_valid_to"),
+        ]
 
     def __str__(self):
-        return f"v{self.version_id}: document {self.document_id} in group {self.group}"
+        return f"document {self.document_id} in group {self.group} in [{self.valid_from}, {self.valid_to})"
+
+
+class RevisionSignature(models.Model):
+    """What duplicate detection keeps of a revision's text: its exact key and its MinHash LSH bands.
+
+    Computed once per revision, so a new version compares only its changed documents
+    with the rest (a GIN probe on ``bands``), never re-hashing the corpus. ``scheme``
+    names the LSH parameters the bands were cut with; another threshold recomputes them.
+    """
+
+    revision = models.OneToOneField(
+        "sources.DocumentRevision", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    exact_key = models.CharField(max_length=64, db_index=True)
+    bands = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    scheme = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [GinIndex(fields=["bands"], name="revision_signature_bands")]
+
+    def __str__(self):
+        return f"signature of revision {self.revision_id}"
+
+
+class CollectionMark(models.Model):
+    """Garbage collection's watermark: revisions up to this id were already checked for being orphans."""
+
+    revisions_checked_to = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"revisions checked to {self.revisions_checked_to}"
 
 
 class Activation(models.Model):

@@ -12,12 +12,12 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from acl.selectors import VisibleTo, visibility_condition
-from index_versions.models import DuplicateMember, IndexVersion, VersionDocument
+from index_versions.models import DuplicateSpan, IndexVersion, MembershipSpan
 from ragplatform.sql import Sql, compose
 from sources.models import Document
 
-_MEMBERSHIP = VersionDocument._meta.db_table
-_DUPLICATES = DuplicateMember._meta.db_table
+_SPANS = MembershipSpan._meta.db_table
+_DUPLICATES = DuplicateSpan._meta.db_table
 
 
 def index_version_active() -> IndexVersion | None:
@@ -34,11 +34,15 @@ def version_rows(version: IndexVersion | int, *, source_id: int | None = None, n
     """Internal (no ACL): ``SELECT document_id, revision_id, source_id`` of the rows of ``version``.
 
     A subquery to join as ``(...) alias``; PostgreSQL pulls it up, so a join on
-    ``revision_id`` or ``source_id`` uses the membership indexes. ``name`` prefixes
-    the parameters, so that two versions can be read in one statement (a diff).
+    ``revision_id`` probes ``span_revision`` and a filter on ``source_id`` scans
+    ``span_source``. ``name`` prefixes the parameters, so that two versions can be
+    read in one statement (a diff).
     """
     version_id = version if isinstance(version, int) else version.pk
-    text = f"SELECT document_id, revision_id, source_id FROM {_MEMBERSHIP} WHERE version_id = %({name}_id)s"
+    text = (
+        f"SELECT document_id, revision_id, source_id FROM {_SPANS} "
+        f"WHERE valid_from <= %({name}_id)s AND valid_to > %({name}_id)s"
+    )
     params = {f"{name}_id": version_id}
     if source_id is not None:
         text += f" AND source_id = %({name}_source)s"
@@ -53,10 +57,10 @@ def version_entries(version: IndexVersion | None = None, *, source_id: int | Non
     version is resolved inside the query, so the queryset costs one statement.
     """
     if version is None:
-        active = IndexVersion.objects.filter(state=IndexVersion.State.ACTIVE).values("pk")[:1]
-        entries = VersionDocument.objects.filter(version_id=Subquery(active))
+        version_id = Subquery(IndexVersion.objects.filter(state=IndexVersion.State.ACTIVE).values("pk")[:1])
     else:
-        entries = VersionDocument.objects.filter(version_id=version.pk)
+        version_id = version.pk
+    entries = MembershipSpan.objects.filter(valid_from__lte=version_id, valid_to__gt=version_id)
     if source_id is not None:
         entries = entries.filter(source_id=source_id)
     return entries
@@ -105,14 +109,23 @@ def index_version_diff(*, version: IndexVersion, against: IndexVersion, user) ->
             source_column="coalesce(a.source_id, b.source_id)",
             document_column="coalesce(a.document_id, b.document_id)",
         )
+    # Only documents with a span opened or closed between the two versions can differ: O(differences).
+    low, high = sorted((version.pk, against.pk))
     statement = compose(
-        """
+        f"""
+        WITH touched AS (
+            SELECT document_id FROM {_SPANS} WHERE valid_from > %(low)s AND valid_from <= %(high)s
+            UNION
+            SELECT document_id FROM {_SPANS} WHERE valid_to > %(low)s AND valid_to <= %(high)s
+        )
         SELECT coalesce(a.document_id, b.document_id), a.revision_id, b.revision_id
-        FROM ({a}) a
-        FULL JOIN ({b}) b ON a.document_id = b.document_id
-        WHERE a.revision_id IS DISTINCT FROM b.revision_id AND {visible}
+        FROM (SELECT * FROM ({{a}}) rows WHERE rows.document_id IN (SELECT document_id FROM touched)) a
+        FULL JOIN (SELECT * FROM ({{b}}) rows WHERE rows.document_id IN (SELECT document_id FROM touched)) b
+            ON a.document_id = b.document_id
+        WHERE a.revision_id IS DISTINCT FROM b.revision_id AND {{visible}}
         ORDER BY 1
         """,
+        {"low": low, "high": high},
         a=version_rows(version, name="version"),
         b=version_rows(against, name="against"),
         visible=condition,
@@ -140,5 +153,8 @@ def version_duplicates(version: IndexVersion | int, *, name: str = "duplicates")
     Documents without a copy have no row. Join it to rows already filtered by the ACL.
     """
     version_id = version if isinstance(version, int) else version.pk
-    text = f'SELECT document_id, "group", kind, is_canonical FROM {_DUPLICATES} WHERE version_id = %({name}_version)s'
+    text = (
+        f'SELECT document_id, "group", kind, is_canonical FROM {_DUPLICATES} '
+        f"WHERE valid_from <= %({name}_version)s AND valid_to > %({name}_version)s"
+    )
     return Sql(text, {f"{name}_version": version_id})

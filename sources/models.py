@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -66,6 +68,11 @@ class Document(models.Model):
 
     def __str__(self):
         return self.title
+
+    @staticmethod
+    def tombstone_key(external_id: str) -> str:
+        """What a purged document keeps of its external id (a path or URL may itself be personal data)."""
+        return "purged:" + hashlib.sha256(external_id.encode()).hexdigest()
 
 
 class DocumentRevision(models.Model):

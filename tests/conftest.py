@@ -25,6 +25,13 @@ from sources.models import Source, SyncJob
 from sources.services.crud import source_create
 
 
+def pytest_configure(config):
+    """Temporary files under this run's data directory: concurrent runs (worktrees) each prune the
+    numbered /tmp/pytest-of-<user> directories of the others."""
+    if not config.option.basetemp and os.environ.get("RAG_DATA_DIR"):
+        config.option.basetemp = os.path.join(os.environ["RAG_DATA_DIR"], "pytest-tmp")
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Users are created in most tests; PBKDF2 would spend most of the suite's time hashing."""

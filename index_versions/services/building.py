@@ -1,90 +1,74 @@
-"""Building versions: a sync's (the active one with one source replaced), a per-source revert, a rebuild.
+"""Building versions: a sync's (the active one with one source's content replaced), a per-source revert, a rebuild.
 
 Each build derives from the active version under the version lock, so two builds
-finishing together cannot both copy the same parent and lose each other's change.
+finishing together cannot both start from the same base and lose each other's
+change. A build writes only what it changes (:mod:`index_versions.services.spans`)
+and derives its figures from its base's (:mod:`index_versions.services.figures`):
+its cost grows with the change, not with the corpus. docs/versions.md has the design.
 """
 
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from acl.models import AuditEvent
 from acl.services import audit_record
-from index_versions.models import Chunk, IndexVersion, Pipeline, VersionDocument
-from index_versions.selectors import index_version_active, version_revisions
+from index_versions.models import IndexVersion, MembershipSpan, Pipeline
+from index_versions.selectors import index_version_active, version_entries, version_revisions
+from index_versions.services import figures
 from index_versions.services.activation import index_version_activate
-from index_versions.services.duplicates import duplicates_compute
+from index_versions.services.duplicates import duplicates_apply
 from index_versions.services.locking import versions_lock
 from index_versions.services.pipelines import pipeline_for_sync
-from index_versions.services.storage import revision_chunks_ensure, scalar, vector_index_ensure
+from index_versions.services.spans import DUPLICATES, MEMBERSHIP, spans_apply
+from index_versions.services.storage import revision_chunks_ensure, vector_index_ensure
 from index_versions.task_names import REBUILD_VERSION_TASK
 from ragplatform.celery import enqueue_on_commit
 from ragplatform.exceptions import Conflict, ErrorCode
-from sources.models import DocumentRevision, Source
+from sources.models import Source
 
 logger = logging.getLogger(__name__)
 
-_VD = VersionDocument._meta.db_table
-_REVISION = DocumentRevision._meta.db_table
+
+def _version_start(*, base: IndexVersion | None, pipeline: Pipeline, **fields) -> IndexVersion:
+    return IndexVersion.objects.create(state=IndexVersion.State.BUILDING, pipeline=pipeline, parent=base, **fields)
 
 
-def _version_finish(version: IndexVersion, *, embeddings_computed: int, bytes_added: int) -> None:
-    """Chunk what is missing, count, fingerprint each source, and mark the version ready."""
-    revision_ids = list(VersionDocument.objects.filter(version=version).values_list("revision_id", flat=True))
-    # Inherited revisions lack chunks when the pipeline changed; then they are built here.
-    stats = revision_chunks_ensure(revision_ids=revision_ids, pipeline=version.pipeline)
-    computed = embeddings_computed + stats["embeddings_computed"]
-    chunks = Chunk.objects.filter(pipeline=version.pipeline, revision_id__in=revision_ids).count()
-    parent_id = version.parent_id or 0
-    own_rows = scalar(
-        f"""
-        SELECT coalesce(sum(pg_column_size(vd.*)), 0)
-             + coalesce(sum(pg_column_size(r.*)) FILTER (WHERE NOT EXISTS (
-                   SELECT 1 FROM {_VD} p WHERE p.version_id = %s AND p.revision_id = vd.revision_id)), 0)
-        FROM {_VD} vd JOIN {_REVISION} r ON r.id = vd.revision_id
-        WHERE vd.version_id = %s
-        """,
-        [parent_id, version.pk],
-    )
+def _version_ready(
+    version: IndexVersion,
+    *,
+    base: IndexVersion | None,
+    changes: dict,
+    embeddings_computed: int,
+    bytes_added: int,
+    regroup: bool = False,
+) -> None:
+    """Counts, fingerprints and duplicate groups from the base's and the changes; then the version is ready."""
+    same_pipeline = base is not None and base.pipeline_id == version.pipeline_id and base.counts
+    if same_pipeline or base is None:
+        counts = figures.counts_adjusted(version=version, base=base, changes=changes)
+    else:
+        counts = figures.counts_computed(version=version)
     version.counts = {
-        "documents": len(revision_ids),
-        "chunks": chunks,
-        "embeddings_computed": computed,
-        "embeddings_reused": max(chunks - computed, 0),
-        "bytes": own_rows + bytes_added + stats["bytes"],
+        **counts,
+        "embeddings_computed": embeddings_computed,
+        "embeddings_reused": max(counts["chunks"] - embeddings_computed, 0),
+        "bytes": figures.bytes_owned(version=version) + bytes_added,
     }
-    version.source_fingerprints = _source_fingerprints(version.pk)
+    version.source_fingerprints = figures.fingerprints_adjusted(base.source_fingerprints if base else {}, changes)
+    duplicates_apply(version=version, base=base, changed_documents=set(changes), regroup=regroup)
     version.state = IndexVersion.State.READY
     version.ready_at = timezone.now()
     version.save(update_fields=["counts", "source_fingerprints", "state", "ready_at"])
-    # Duplicate groups are a property of the version's content; search collapses them per user.
-    duplicates_compute(version=version)
 
 
-def _source_fingerprints(version_id: int) -> dict[str, str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT source_id, md5(string_agg(document_id || ':' || revision_id, ',' ORDER BY document_id))
-            FROM {_VD} WHERE version_id = %s GROUP BY source_id
-            """,
-            [version_id],
-        )
-        return {str(source_id): fingerprint for source_id, fingerprint in cursor.fetchall()}
-
-
-def _membership_inherit(*, version: IndexVersion, parent: IndexVersion, except_source_id: int | None = None) -> None:
-    """Copy ``parent``'s membership into ``version``, all of it or all but one source's."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {_VD} (version_id, document_id, revision_id, source_id)
-            SELECT %(version)s, document_id, revision_id, source_id FROM {_VD}
-            WHERE version_id = %(parent)s AND source_id IS DISTINCT FROM %(except_source)s
-            """,
-            {"version": version.pk, "parent": parent.pk, "except_source": except_source_id},
-        )
+def _source_delta(*, base: IndexVersion | None, source_id: int, revisions: dict[int, int]) -> dict:
+    """What replacing ``source_id``'s content in ``base`` by ``revisions`` changes: ``{document: row or None}``."""
+    current = version_revisions(base, source_id=source_id) if base is not None else {}
+    delta = {d: (r, source_id) for d, r in revisions.items() if current.get(d) != r}
+    delta.update({d: None for d in current if d not in revisions})
+    return delta
 
 
 @transaction.atomic
@@ -110,29 +94,65 @@ def index_version_build_for_source(
     :func:`revision_chunks_ensure`, and pass on what that computed and stored.
     """
     versions_lock()
-    parent = index_version_active()
-    version = IndexVersion.objects.create(
-        state=IndexVersion.State.BUILDING,
+    base = index_version_active()
+    delta = _source_delta(base=base, source_id=source_id, revisions=revisions)
+    return _version_build(
+        base=base,
+        delta=delta,
         pipeline=pipeline,
-        parent=parent,
+        actor=actor,
+        activate=activate,
+        activation_reason=activation_reason,
+        embeddings_computed=embeddings_computed,
+        bytes_added=bytes_added,
         note=note[:500],
         created_by=actor,
         trigger=trigger,
         trigger_source_id=source_id,
     )
-    if parent is not None:
-        _membership_inherit(version=version, parent=parent, except_source_id=source_id)
-    VersionDocument.objects.bulk_create(
-        [
-            VersionDocument(version=version, document_id=document_id, revision_id=revision_id, source_id=source_id)
-            for document_id, revision_id in revisions.items()
-        ],
-        batch_size=1000,
+
+
+def _version_build(
+    *,
+    base,
+    delta,
+    pipeline,
+    actor,
+    activate,
+    activation_reason,
+    embeddings_computed,
+    bytes_added,
+    regroup=False,
+    **fields,
+) -> IndexVersion:
+    version = _version_start(base=base, pipeline=pipeline, **fields)
+    changes = spans_apply(MEMBERSHIP, version_id=version.pk, base_id=base.pk if base else 0, delta=delta)
+    # Changed revisions lack chunks only when a caller did not embed them beforehand.
+    work = revision_chunks_ensure(revision_ids={after[0] for _, after in changes.values() if after}, pipeline=pipeline)
+    _version_ready(
+        version,
+        base=base,
+        changes=changes,
+        embeddings_computed=embeddings_computed + work["embeddings_computed"],
+        bytes_added=bytes_added + work["bytes"],
+        regroup=regroup,
     )
-    _version_finish(version, embeddings_computed=embeddings_computed, bytes_added=bytes_added)
     if activate:
         version = index_version_activate(version=version, actor=actor, reason=activation_reason)
     return version
+
+
+def _revert_delta(*, base: IndexVersion | None, source: Source, version: IndexVersion) -> dict:
+    """What restoring ``source`` as in ``version`` changes in ``base``: O(the source's differences)."""
+    if base is None:
+        return {d: (r, source.pk) for d, r in version_revisions(version, source_id=source.pk).items()}
+    low, high = sorted((base.pk, version.pk))
+    spans = MembershipSpan.objects.filter(source_id=source.pk)
+    touched = set(spans.filter(valid_from__gt=low, valid_from__lte=high).values_list("document_id", flat=True))
+    touched |= set(spans.filter(valid_to__gt=low, valid_to__lte=high).values_list("document_id", flat=True))
+    wanted = MEMBERSHIP.content_at(version.pk, touched)
+    now = MEMBERSHIP.content_at(base.pk, touched)
+    return {d: wanted.get(d) for d in touched if wanted.get(d) != now.get(d)}
 
 
 def index_version_revert_source(*, source: Source, version: IndexVersion, actor=None) -> IndexVersion:
@@ -146,21 +166,27 @@ def index_version_revert_source(*, source: Source, version: IndexVersion, actor=
             f"Version {version.pk} is {version.state}; revert from a ready, active or retired version.",
             code=ErrorCode.NOT_REVERTABLE,
         )
-    revisions = version_revisions(version, source_id=source.pk)
     pipeline = pipeline_for_sync()
     # Outside the lock, and a no-op unless the active pipeline differs from the version's.
-    work = revision_chunks_ensure(revision_ids=revisions.values(), pipeline=pipeline)
+    active = index_version_active()
+    if active is not None and active.pipeline_id != version.pipeline_id:
+        revision_chunks_ensure(revision_ids=version_revisions(version, source_id=source.pk).values(), pipeline=pipeline)
     with transaction.atomic():
-        new_version = index_version_build_for_source(
-            source_id=source.pk,
-            revisions=revisions,
+        versions_lock()
+        base = index_version_active()
+        new_version = _version_build(
+            base=base,
+            delta=_revert_delta(base=base, source=source, version=version),
             pipeline=pipeline,
             actor=actor,
-            note=f"revert {source.name} to version {version.pk}",
-            trigger=IndexVersion.Trigger.REVERT,
-            embeddings_computed=work["embeddings_computed"],
-            bytes_added=work["bytes"],
+            activate=True,
             activation_reason=f"revert of source {source.pk} to version {version.pk}",
+            embeddings_computed=0,
+            bytes_added=0,
+            note=f"revert {source.name} to version {version.pk}",
+            created_by=actor,
+            trigger=IndexVersion.Trigger.REVERT,
+            trigger_source_id=source.pk,
         )
         audit_record(
             actor=actor,
@@ -172,25 +198,56 @@ def index_version_revert_source(*, source: Source, version: IndexVersion, actor=
 
 
 @transaction.atomic
+def index_version_regroup(*, actor=None) -> IndexVersion:
+    """A new active version with the active content and every duplicate group recomputed.
+
+    Groups are kept up to date incrementally as documents change; after a change of
+    ``DUPLICATES_AUTHORITATIVE_SOURCES`` (or of the near-duplicate threshold) this
+    applies it to the groups of unchanged documents too. Nothing is re-embedded.
+    """
+    versions_lock()
+    base = index_version_active()
+    if base is None:
+        raise Conflict("There is no active version to regroup.", code=ErrorCode.NOT_ACTIVATABLE)
+    return _version_build(
+        base=base,
+        delta={},
+        pipeline=base.pipeline,
+        actor=actor,
+        activate=True,
+        activation_reason="duplicate groups recomputed",
+        embeddings_computed=0,
+        bytes_added=0,
+        regroup=True,
+        note="duplicate groups recomputed",
+        created_by=actor,
+        trigger=IndexVersion.Trigger.REBUILD,
+    )
+
+
+@transaction.atomic
 def index_version_rebuild(*, pipeline: Pipeline, actor=None) -> IndexVersion:
     """Start a complete new version of the active content under another pipeline.
 
     Returns the version in state ``building``; a worker chunks and embeds it (see
     :func:`index_version_rebuild_run`) while the active version keeps serving. It
-    is not activated: an operator compares and activates it.
+    is not activated: an operator compares and activates it. Its rows and groups
+    are the active version's, fixed now: later syncs do not change them.
     """
     versions_lock()
-    parent = index_version_active()
-    version = IndexVersion.objects.create(
-        state=IndexVersion.State.BUILDING,
+    base = index_version_active()
+    version = _version_start(
+        base=base,
         pipeline=pipeline,
-        parent=parent,
         note=f"rebuild with pipeline {pipeline.pk}",
         trigger=IndexVersion.Trigger.REBUILD,
         created_by=actor,
     )
-    if parent is not None:
-        _membership_inherit(version=version, parent=parent)
+    base_id = base.pk if base is not None else 0
+    spans_apply(MEMBERSHIP, version_id=version.pk, base_id=base_id, delta={})
+    spans_apply(DUPLICATES, version_id=version.pk, base_id=base_id, delta={})
+    if base is not None:
+        IndexVersion.objects.filter(pk=version.pk).update(source_fingerprints=base.source_fingerprints)
     audit_record(actor=actor, action=AuditEvent.Action.VERSION_REBUILD, target=f"index_version:{version.pk}")
     enqueue_on_commit(REBUILD_VERSION_TASK, version.pk)
     return version
@@ -203,16 +260,24 @@ def index_version_rebuild_run(*, version_id: int) -> IndexVersion | None:
         return None  # a redelivered task: the work was done
     try:
         vector_index_ensure(dimensions=version.pipeline.dimensions)
-        revision_ids = VersionDocument.objects.filter(version=version).values_list("revision_id", flat=True)
+        ids = list(version_entries(version).values_list("revision_id", flat=True))
         # The expensive part, in batches and outside any long transaction.
-        work = {"embeddings_computed": 0, "bytes": 0}
-        ids = list(revision_ids)
+        computed = stored = 0
         for start in range(0, len(ids), 200):
             stats = revision_chunks_ensure(revision_ids=ids[start : start + 200], pipeline=version.pipeline)
-            work["embeddings_computed"] += stats["embeddings_computed"]
-            work["bytes"] += stats["bytes"]
+            computed += stats["embeddings_computed"]
+            stored += stats["bytes"]
         with transaction.atomic():
-            _version_finish(version, embeddings_computed=work["embeddings_computed"], bytes_added=work["bytes"])
+            counts = figures.counts_computed(version=version)
+            version.counts = {
+                **counts,
+                "embeddings_computed": computed,
+                "embeddings_reused": max(counts["chunks"] - computed, 0),
+                "bytes": stored,
+            }
+            version.state = IndexVersion.State.READY
+            version.ready_at = timezone.now()
+            version.save(update_fields=["counts", "state", "ready_at"])
     except Exception as exc:
         logger.exception("rebuild of version %s failed", version_id)
         IndexVersion.objects.filter(pk=version_id).update(

@@ -1,12 +1,20 @@
-"""Retention: old versions deleted, then the revisions and embeddings nothing refers to any more."""
+"""Retention: old versions deleted, then the spans, revisions and embeddings nothing refers to any more.
+
+Each step costs what it deletes: a span is garbage when no kept version's id lies
+in it, which the span indexes find between consecutive kept ids; a revision is a
+candidate only if a deleted span held it or it is new since the last collection
+(a sync that never finished); an embedding only if a deleted chunk used it.
+"""
+
+import itertools
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 
 from acl.models import AuditEvent
 from acl.services import audit_record
-from index_versions.models import Chunk, Embedding, IndexVersion, VersionDocument
+from index_versions.models import Chunk, CollectionMark, DuplicateSpan, Embedding, IndexVersion, MembershipSpan
 from index_versions.services.locking import versions_lock
 from sources.models import DocumentRevision
 
@@ -26,7 +34,7 @@ def index_versions_retain(*, keep: int | None = None) -> dict[str, int]:
         .exclude(pinned=True)
         .exclude(state__in=[IndexVersion.State.ACTIVE, IndexVersion.State.BUILDING])
     )
-    deleted_versions = [version.pk for version in doomed]
+    deleted_versions = list(doomed.values_list("pk", flat=True))
     IndexVersion.objects.filter(pk__in=deleted_versions).delete()
     collected = storage_collect_garbage()
     if deleted_versions:
@@ -36,15 +44,46 @@ def index_versions_retain(*, keep: int | None = None) -> dict[str, int]:
     return {"versions": len(deleted_versions), **collected}
 
 
+def _garbage(model) -> Q:
+    """Spans of ``model`` that contain no kept version's id: before the first, between two, after the last."""
+    kept = list(IndexVersion.objects.order_by("pk").values_list("pk", flat=True))
+    if not kept:
+        return Q(pk__isnull=False)
+    garbage = Q(valid_to__lte=kept[0]) | Q(valid_from__gt=kept[-1])
+    for low, high in itertools.pairwise(kept):
+        if high > low + 1:
+            garbage |= Q(valid_from__gt=low, valid_to__lte=high)
+    return garbage
+
+
 def storage_collect_garbage() -> dict[str, int]:
-    """Delete revisions no version contains (with their chunks), then embeddings no chunk uses.
+    """Delete spans no kept version holds, revisions no span holds (with their chunks), then unused embeddings.
 
     A document's newest revision is kept even when no version holds it, so an
-    interrupted sync does not have to parse it again.
+    interrupted sync does not have to parse it again. Callers hold the version lock.
     """
-    in_a_version = VersionDocument.objects.filter(revision_id=OuterRef("pk"))
-    orphans = DocumentRevision.objects.exclude(Exists(in_a_version)).exclude(content_hash=F("document__content_hash"))
+    versions_lock()
+    spans = MembershipSpan.objects.filter(_garbage(MembershipSpan))
+    candidates = set(spans.values_list("revision_id", flat=True))
+    spans_deleted, _ = spans.delete()
+    DuplicateSpan.objects.filter(_garbage(DuplicateSpan)).delete()
+    mark, _ = CollectionMark.objects.select_for_update().get_or_create(pk=1)
+    newest_revision = DocumentRevision.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    candidates |= set(DocumentRevision.objects.filter(pk__gt=mark.revisions_checked_to).values_list("pk", flat=True))
+    held = MembershipSpan.objects.filter(revision_id=OuterRef("pk"))
+    orphans = (
+        DocumentRevision.objects.filter(pk__in=list(candidates))
+        .exclude(Exists(held))
+        .exclude(Q(content_hash=F("document__content_hash")) & Q(document__purged_at__isnull=True))
+    )
+    embeddings_used = set(Chunk.objects.filter(revision__in=orphans).values_list("embedding_id", flat=True))
     _, deleted = orphans.delete()
     used = Chunk.objects.filter(embedding_id=OuterRef("pk"))
-    embeddings, _ = Embedding.objects.exclude(Exists(used)).delete()
-    return {"revisions": deleted.get(DocumentRevision._meta.label, 0), "embeddings": embeddings}
+    embeddings, _ = Embedding.objects.filter(pk__in=list(embeddings_used)).exclude(Exists(used)).delete()
+    mark.revisions_checked_to = newest_revision
+    mark.save(update_fields=["revisions_checked_to"])
+    return {
+        "spans": spans_deleted,
+        "revisions": deleted.get(DocumentRevision._meta.label, 0),
+        "embeddings": embeddings,
+    }

@@ -6,16 +6,18 @@ rows for the process step.
 """
 
 import hashlib
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
 from acl.models import DocumentAccessList
-from acl.services import document_access_list_set, principal_normalise
+from acl.services import document_access_lists_set
 from sources.connectors import FetchedDocument, FetchFailure, get_connector
 from sources.metadata import MetadataError, encoded, metadata_validate
 from sources.models import Document, DocumentRevision, SyncItem, SyncJob
+from sources.services.documents import documents_move
 
 
 def _content_hash(content: bytes, metadata: dict | None = None) -> str:
@@ -30,30 +32,64 @@ def _content_hash(content: bytes, metadata: dict | None = None) -> str:
     return digest.hexdigest()
 
 
-def _normalised_principals(principals) -> list[str] | None:
-    if principals is None:
-        return None
-    return sorted({p for p in (principal_normalise(name) for name in principals) if p})
+@dataclass
+class _Listing:
+    """What the fetch knows of the source's documents before it lists the source, and what it learns."""
+
+    documents: dict[str, tuple[int, str, str]]  # external id -> (id, content hash, uri), tombstones excluded
+    tombstones: set[str]  # external ids and tombstone keys of purged documents
+    current_revisions: dict[int, int]  # document id -> the revision of its content hash
+    listed_access_lists: dict[int, tuple | list | None] = field(default_factory=dict)
+    moved: dict[int, str] = field(default_factory=dict)  # document id -> new uri (same content)
+
+    def is_purged(self, external_id: str) -> bool:
+        return external_id in self.tombstones or Document.tombstone_key(external_id) in self.tombstones
+
+
+def _listing(source) -> _Listing:
+    documents, tombstones = {}, set()
+    for pk, external_id, content_hash, uri, purged_at in Document.objects.filter(source=source).values_list(
+        "pk", "external_id", "content_hash", "uri", "purged_at"
+    ):
+        if purged_at is not None:
+            tombstones.add(external_id)
+        else:
+            documents[external_id] = (pk, content_hash, uri)
+    current = dict(
+        DocumentRevision.objects.filter(document__source=source, content_hash=F("document__content_hash")).values_list(
+            "document_id", "id"
+        )
+    )
+    return _Listing(documents=documents, tombstones=tombstones, current_revisions=current)
+
+
+def _failure_access(listing: _Listing, failure: FetchFailure, had_list: set[int]) -> None:
+    """A document that could not be read keeps its content but takes the listed access list, or is hidden.
+
+    Hidden (an empty list) when the connector could not tell the list and the
+    document had one: fail closed, never open.
+    """
+    known = listing.documents.get(failure.external_id)
+    if known is None:
+        return
+    if failure.access_list_known:
+        listing.listed_access_lists[known[0]] = failure.access_list
+    elif known[0] in had_list:
+        listing.listed_access_lists[known[0]] = []
 
 
 def sync_fetch(job: SyncJob) -> None:
     """List the source; keep the bytes of new and changed documents only; then move to ``process``.
 
     An unchanged document (same content hash as its newest revision) costs its hash
-    and nothing else: no parse, no write, no embedding.
+    and nothing else: no parse, no write, no embedding. Access lists are applied from
+    the listing for every known document, whether or not its content can be read.
     """
     source = job.source
     SyncItem.objects.filter(job=job).delete()  # a resumed fetch starts over
     max_bytes = settings.SOURCE_MAX_DOCUMENT_BYTES
-    documents = {d.external_id: d for d in Document.objects.filter(source=source)}
-    current_revisions = dict(
-        DocumentRevision.objects.filter(document__source=source, content_hash=F("document__content_hash")).values_list(
-            "document_id", "id"
-        )
-    )
-    access_lists = dict(
-        DocumentAccessList.objects.filter(document__source=source).values_list("document_id", "principals")
-    )
+    listing = _listing(source)
+    had_list = set(DocumentAccessList.objects.filter(document__source=source).values_list("document_id", flat=True))
     batch: list[SyncItem] = []
     seen: set[str] = set()
     fetched = 0
@@ -61,6 +97,11 @@ def sync_fetch(job: SyncJob) -> None:
     def flush() -> None:
         SyncItem.objects.bulk_create(batch, batch_size=500)
         batch.clear()
+        document_access_lists_set(source_id=source.pk, lists=listing.listed_access_lists)
+        listing.listed_access_lists.clear()
+        if listing.moved:
+            documents_move(moved=listing.moved)
+            listing.moved.clear()
         done = SyncItem.objects.filter(job=job).exclude(state=SyncItem.State.PENDING).count()
         SyncJob.objects.filter(pk=job.pk).update(progress_done=done, heartbeat_at=timezone.now())
 
@@ -69,18 +110,21 @@ def sync_fetch(job: SyncJob) -> None:
             continue
         seen.add(item.external_id)
         fetched += 1
-        if isinstance(item, FetchFailure):
+        if listing.is_purged(item.external_id):
+            # A compliance purge is final: nothing of the document is taken in again.
+            batch.append(SyncItem(job=job, external_id=item.external_id[:1024], state=SyncItem.State.PURGED))
+        elif isinstance(item, FetchFailure):
+            _failure_access(listing, item, had_list)
             batch.append(
                 SyncItem(
                     job=job, external_id=item.external_id[:1024], state=SyncItem.State.FAILED, reason=item.reason[:500]
                 )
             )
         else:
-            batch.append(
-                _sync_item_for(
-                    job, item, documents, current_revisions, access_lists, document_access_list_set, max_bytes
-                )
-            )
+            known = listing.documents.get(item.external_id)
+            if known is not None:
+                listing.listed_access_lists[known[0]] = item.access_list
+            batch.append(_sync_item_for(job, item, listing, max_bytes))
         if len(batch) >= 500:
             flush()
             if SyncJob.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
@@ -91,7 +135,7 @@ def sync_fetch(job: SyncJob) -> None:
     )
 
 
-def _sync_item_for(job, item: FetchedDocument, documents, current_revisions, access_lists, set_access, max_bytes):
+def _sync_item_for(job, item: FetchedDocument, listing: _Listing, max_bytes: int) -> SyncItem:
     common = {"job": job, "external_id": item.external_id[:1024]}
     if not item.content:
         return SyncItem(**common, state=SyncItem.State.FAILED, reason="empty file")
@@ -106,24 +150,16 @@ def _sync_item_for(job, item: FetchedDocument, documents, current_revisions, acc
     except MetadataError as exc:
         return SyncItem(**common, state=SyncItem.State.FAILED, reason=str(exc)[:500])
     content_hash = _content_hash(item.content, metadata)
-    document = documents.get(item.external_id)
-    if document is not None and document.purged_at is not None:
-        # A compliance purge is final: the content is not taken in again.
-        return SyncItem(**common, state=SyncItem.State.PURGED, document=document)
-    if document is not None and document.content_hash == content_hash and document.pk in current_revisions:
-        if document.uri != item.uri:  # moved, same content: no new revision
-            Document.objects.filter(pk=document.pk).update(uri=item.uri, updated_at=timezone.now())
-        # The source's own access list applies live; written only when it changed.
-        wanted = _normalised_principals(item.access_list)
-        have = access_lists.get(document.pk)
-        if (wanted is None) != (have is None) or (wanted is not None and sorted(have) != wanted):
-            set_access(document=document, principals=item.access_list)
+    known = listing.documents.get(item.external_id)
+    if known is not None and known[1] == content_hash and known[0] in listing.current_revisions:
+        if known[2] != item.uri:  # moved, same content: no new revision
+            listing.moved[known[0]] = item.uri[:2048]
         return SyncItem(
             **common,
             state=SyncItem.State.UNCHANGED,
             content_hash=content_hash,
-            document=document,
-            revision_id=current_revisions[document.pk],
+            document_id=known[0],
+            revision_id=listing.current_revisions[known[0]],
         )
     return SyncItem(
         **common,

@@ -6,6 +6,7 @@ from django.db import transaction
 from index_versions.selectors import index_version_active, version_revisions
 from index_versions.services.activation import index_version_activate
 from index_versions.services.building import index_version_build_for_source
+from index_versions.services.locking import versions_lock
 from index_versions.services.pipelines import pipeline_for_sync
 from index_versions.services.storage import revision_chunks_ensure
 from ingest.lifecycle import cancel_message, sync_job_end
@@ -13,19 +14,12 @@ from retrieval.evaluation import gate as evaluation_gate
 from sources.models import Document, SyncItem, SyncJob
 
 
-def sync_finish(job: SyncJob) -> None:
-    """Build and activate the new version, in the transaction that ends the job ("no changes": none).
+def _outcome(job: SyncJob, active) -> tuple[dict, dict[int, int], list[dict], bool]:
+    """``(counts, the source's complete content {document: revision}, errors, had content)`` from the job's items.
 
-    With the evaluation gate on (``EVALUATION_GATE_SET``), the version is activated
-    only if it scores no worse than the active one (:mod:`retrieval.gate`);
-    otherwise it stays ready, and the job succeeds with a message saying why.
+    A document that failed keeps its previous content (its revision in ``active``).
     """
-    source = job.source
-    pipeline = pipeline_for_sync()
-    active = index_version_active()
-    in_active: dict[int, int] = {}
-    if active is not None:
-        in_active = version_revisions(active, source_id=source.pk)
+    in_active = version_revisions(active, source_id=job.source_id) if active is not None else {}
     counts = {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "purged": 0}
     revisions: dict[int, int] = {}
     errors: list[dict] = []
@@ -49,13 +43,28 @@ def sync_finish(job: SyncJob) -> None:
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
-    # A document that failed keeps its previous content in the new version.
     for document_id, external_id in Document.objects.filter(pk__in=list(in_active)).values_list("pk", "external_id"):
         if external_id in failed_ids and document_id not in revisions:
             revisions[document_id] = in_active[document_id]
     counts["deleted"] = len(set(in_active) - set(revisions))
+    return counts, revisions, errors, bool(in_active)
+
+
+def sync_finish(job: SyncJob) -> None:
+    """Build and activate the new version, in the transaction that ends the job ("no changes": none).
+
+    With the evaluation gate on (``EVALUATION_GATE_SET``), the version is activated
+    only if it scores no worse than the active one (:mod:`retrieval.evaluation.gate`);
+    otherwise it stays ready, and the job succeeds with a message saying why. The
+    content is read again under the version lock, so a purge or rollback that ran
+    meanwhile is respected.
+    """
+    source = job.source
+    pipeline = pipeline_for_sync()
+    active = index_version_active()
+    counts, revisions, errors, had_content = _outcome(job, active)
     job.counts, job.errors = counts, errors
-    if in_active and not any(counts[key] for key in ("added", "updated", "unchanged")) and counts["failed"]:
+    if had_content and not any(counts[key] for key in ("added", "updated", "unchanged")) and counts["failed"]:
         # Nothing could be read (the site is down, the share unmounted): deleting everything would be wrong.
         sync_job_end(job, status=SyncJob.Status.FAILED, message="no document could be read; the index is unchanged")
         return
@@ -74,11 +83,13 @@ def sync_finish(job: SyncJob) -> None:
     models = [pipeline.embedding_model] + ([active.pipeline.embedding_model] if active is not None else [])
     gate = evaluation_gate.gate_prepare(models=models)
     with transaction.atomic():
+        versions_lock()
         locked = SyncJob.objects.select_for_update().get(pk=job.pk)
         if locked.status != SyncJob.Status.RUNNING or locked.cancel_requested_at is not None:
             if locked.status == SyncJob.Status.RUNNING:
                 sync_job_end(job, status=SyncJob.Status.CANCELLED, message=cancel_message(None))
             return
+        job.counts, revisions, job.errors, _ = _outcome(job, index_version_active())
         job.index_version = index_version_build_for_source(
             source_id=source.pk,
             revisions=revisions,
@@ -91,7 +102,7 @@ def sync_finish(job: SyncJob) -> None:
         )
         message = ""
         if gate is not None:
-            # Still under the version lock taken by the build: the active version cannot change meanwhile.
+            # Still under the version lock: the active version cannot change meanwhile.
             evaluation = evaluation_gate.version_gate_check(
                 version=job.index_version, gate=gate, actor=job.requested_by
             )

@@ -44,6 +44,10 @@ class FetchFailure:
 
     external_id: str
     reason: str
+    # The access list the source gave the unreadable record, when it could tell (a ticket over the size
+    # limit still names its viewers). Unknown for a document that had a list: it is hidden, not left open.
+    access_list: tuple[str, ...] | None = None
+    access_list_known: bool = False
 
 
 class Connector:

@@ -100,8 +100,11 @@ class TicketsConnector(Connector):
                 ensure_ascii=False,
                 sort_keys=True,
             ).encode()
+            access_list = _principals(record.get(config["access_field"])) if config["access_field"] else None
             if len(content) > max_bytes:
-                yield FetchFailure(record_id, f"over the size limit ({len(content)} > {max_bytes} bytes)")
+                reason = f"over the size limit ({len(content)} > {max_bytes} bytes)"
+                # Its viewers are known even though its text is refused: they still apply.
+                yield FetchFailure(record_id, reason, access_list=access_list, access_list_known=True)
                 continue
             url = config["url_field"] and record.get(config["url_field"])
             yield FetchedDocument(
@@ -111,7 +114,7 @@ class TicketsConnector(Connector):
                 content=content,
                 media_type=TICKET,
                 modified_at=_datetime(record.get(config["modified_field"])) if config["modified_field"] else None,
-                access_list=_principals(record.get(config["access_field"])) if config["access_field"] else None,
+                access_list=access_list,
                 # The structured fields (status, priority, labels, assignee...) are filterable metadata too.
                 metadata=metadata_clean({name: record.get(name) for name in config["metadata_fields"]}),
             )

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from index_versions import embedding
-from index_versions.models import Activation, Embedding, IndexVersion, Pipeline, VersionDocument
-from index_versions.selectors import index_version_active, index_version_diff
+from index_versions.models import Activation, Embedding, IndexVersion, Pipeline
+from index_versions.selectors import index_version_active, index_version_diff, version_entries
 from index_versions.services.activation import index_version_activate, index_version_pin
 from index_versions.services.building import (
     index_version_rebuild,
@@ -44,7 +44,7 @@ def test_exactly_one_version_is_active_after_each_sync(folder_source, sync_now):
 def test_new_version_keeps_other_sources_documents(folder_source, sync_now):
     sync_now(folder_source("wiki", WIKI))
     job = sync_now(folder_source("hr", {"leave.md": "Parental leave is twenty weeks."}))
-    assert VersionDocument.objects.filter(version=job.index_version).count() == 3
+    assert version_entries(job.index_version).count() == 3
 
 
 def test_resync_of_unchanged_source_makes_no_version_and_no_embeddings(folder_source, sync_now):
@@ -74,8 +74,8 @@ def test_deleted_document_leaves_new_version_only(folder_source, sync_now):
     (Path(source.config["path"], "deploy.md")).unlink()
     second = sync_now(source)
     assert second.counts["deleted"] == 1
-    assert VersionDocument.objects.filter(version=second.index_version).count() == 1
-    assert VersionDocument.objects.filter(version=first).count() == 2
+    assert version_entries(second.index_version).count() == 1
+    assert version_entries(first).count() == 2
 
 
 def test_activating_an_older_version_switches_search_back(folder_source, sync_now, grant, alice):
@@ -157,9 +157,8 @@ def test_revert_restores_one_source_without_embedding_anything(folder_source, sy
     assert Embedding.objects.count() == embeddings
     texts = {hit.text for hit in search(user=alice, query="deploy waves", k=5).results}
     assert any("three waves" in text for text in texts) and not any("GARBAGE" in text for text in texts)
-    hr_entries = VersionDocument.objects.filter(source=hr)
-    assert set(hr_entries.filter(version=reverted).values_list("revision_id", flat=True)) == set(
-        hr_entries.filter(version=latest_hr).values_list("revision_id", flat=True)
+    assert set(version_entries(reverted, source_id=hr.pk).values_list("revision_id", flat=True)) == set(
+        version_entries(latest_hr, source_id=hr.pk).values_list("revision_id", flat=True)
     )
     wiki.refresh_from_db()
     hr.refresh_from_db()

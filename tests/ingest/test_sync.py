@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from index_versions.models import Embedding, IndexVersion, VersionDocument
+from index_versions.models import Embedding, IndexVersion
+from index_versions.selectors import version_entries
 from ingest.lifecycle import sync_job_cancel, sync_job_claim, sync_job_request
 from ingest.runner import sync_job_advance, sync_job_run
 from sources.models import Document, DocumentRevision, SyncItem, SyncJob
@@ -51,8 +52,8 @@ def test_deleted_document_leaves_the_new_version_only(folder_source, sync_now):
     new = sync_now(source)
     assert new.counts["deleted"] == 1
     gone = Document.objects.get(external_id="doc001.md")
-    assert not VersionDocument.objects.filter(version=new.index_version, document=gone).exists()
-    assert VersionDocument.objects.filter(version=old, document=gone).exists()  # older versions keep it
+    assert not version_entries(new.index_version).filter(document=gone).exists()
+    assert version_entries(old).filter(document=gone).exists()  # older versions keep it
 
 
 def test_every_kind_of_bad_document_is_reported_and_the_rest_synced(folder_source, sync_now, settings):
@@ -95,7 +96,7 @@ def test_parser_timeout_fails_the_document_and_keeps_its_previous_content(folder
     assert job.status == SyncJob.Status.PARTIAL
     assert job.errors == [{"document": "report.pdf", "reason": "parser timeout: gave up after 0.05 s"}]
     active = IndexVersion.objects.get(state="active")
-    kept = VersionDocument.objects.get(version=active, document__external_id="report.pdf").revision
+    kept = version_entries(active).get(document__external_id="report.pdf").revision
     assert "First edition." in kept.content
 
 

@@ -7,7 +7,7 @@ random) and know the true nearest neighbours.
 import numpy as np
 import pytest
 
-from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline, VersionDocument
+from index_versions.models import OPEN, Chunk, Embedding, IndexVersion, MembershipSpan, Pipeline
 from sources.models import Document, DocumentRevision, Source
 
 DIMS = 384
@@ -32,6 +32,7 @@ def stored_corpus(db):
         )
         IndexVersion.objects.filter(state=IndexVersion.State.ACTIVE).update(state=IndexVersion.State.RETIRED)
         version = IndexVersion.objects.create(pipeline=pipeline, state=IndexVersion.State.ACTIVE)
+        MembershipSpan.objects.filter(valid_to=OPEN).update(valid_to=version.pk)  # the version holds only this corpus
         chunks = {}
         n_documents = 0
         for source_name, documents in layout.items():
@@ -43,7 +44,9 @@ def stored_corpus(db):
                 revision = DocumentRevision.objects.create(
                     document=document, content_hash=f"{version.pk}", title=document_name, uri=document.uri
                 )
-                VersionDocument.objects.create(version=version, document=document, revision=revision, source=source)
+                MembershipSpan.objects.create(
+                    document=document, revision=revision, source=source, valid_from=version.pk
+                )
                 n_documents += 1
                 for ordinal, vector in enumerate(vectors):
                     vector = unit(vector)

@@ -7,7 +7,8 @@ import pytest
 
 from acl.services import document_access_list_set
 from index_versions.duplicate_detection import groups, normalised
-from index_versions.models import DuplicateMember
+from index_versions.models import DuplicateSpan
+from index_versions.services.building import index_version_regroup
 from retrieval.reports import stale_duplicates
 from retrieval.search import search
 from tests.retrieval.conftest import STALE_DEPLOY
@@ -40,17 +41,20 @@ def copies(folder_source, sync_now, write_folder):
     return old, new, version
 
 
+def _groups_of(version):
+    return DuplicateSpan.objects.filter(valid_from__lte=version.pk, valid_to__gt=version.pk)
+
+
 def test_the_most_recently_modified_copy_is_canonical_unless_a_source_is_authoritative(copies, settings):
     old, new, version = copies
-    canonical = DuplicateMember.objects.get(version=version, is_canonical=True)
+    canonical = _groups_of(version).get(is_canonical=True)
     assert canonical.document.source == new
-    assert DuplicateMember.objects.filter(version=version, group=canonical.document_id).count() == 2
-
-    from index_versions.services.duplicates import duplicates_compute
+    assert _groups_of(version).filter(group=canonical.document_id).count() == 2
 
     settings.DUPLICATES_AUTHORITATIVE_SOURCES = ["archive"]
-    duplicates_compute(version=version)
-    assert DuplicateMember.objects.get(version=version, is_canonical=True).document.source == old
+    regrouped = index_version_regroup()
+    assert _groups_of(regrouped).get(is_canonical=True).document.source == old
+    assert _groups_of(version).get(is_canonical=True).document.source == new  # the older version is unchanged
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
@@ -112,11 +116,9 @@ def test_stale_report_threshold_in_days(stale_copies):
 
 
 def test_stale_report_flags_an_authoritative_copy_older_than_another(stale_copies, settings):
-    from index_versions.services.duplicates import duplicates_compute
-
-    archive, _, version = stale_copies
+    archive, _, _ = stale_copies
     settings.DUPLICATES_AUTHORITATIVE_SOURCES = ["archive"]
-    duplicates_compute(version=version)
+    version = index_version_regroup()
     (group,) = stale_duplicates(version=version)[0:10]
     assert group.canonical.source_id == archive.pk and not group.canonical_is_newest
     assert group.members[0].source_id == archive.pk  # the canonical first, though older

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from acl.models import SourceGrant
 from acl.services import document_access_list_set
-from index_versions.models import VersionDocument
+from index_versions.models import IndexVersion
+from index_versions.selectors import version_entries
 from index_versions.services.activation import index_version_activate
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
 from sources.models import DocumentRevision
@@ -186,7 +187,7 @@ def test_search_during_an_activation_reads_one_version_only(folder_source, sync_
     assert after.index_version == old.pk
     for outcome in (during, after):
         members = set(
-            VersionDocument.objects.filter(version_id=outcome.index_version).values_list("document_id", flat=True)
+            version_entries(IndexVersion.objects.get(pk=outcome.index_version)).values_list("document_id", flat=True)
         )
         assert {hit.document_id for hit in outcome.results} <= members
     assert len({hit.document_id for hit in after.results}) == 2

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
-from index_versions.models import IndexVersion, Pipeline, VersionDocument
+from index_versions.models import IndexVersion, MembershipSpan, Pipeline
 from index_versions.selectors import version_rows
 from ragplatform.sql import Sql, SqlParameterError, compose
 from retrieval.search import NO_FILTERS, SearchFilters, SearchMode, SearchPlan, SearchStatement
@@ -56,7 +56,7 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
     expected |= {"keyword", "keyword_frequencies"} if mode != SearchMode.VECTOR else set()
     assert set(statement.legs) == expected
     rows = version_rows(statement.version).text
-    membership = VersionDocument._meta.db_table
+    membership = MembershipSpan._meta.db_table
     for name, leg in statement.legs.items():
         assert statement.visible.text in leg.text, f"{name} reads rows without the ACL"
         assert rows in leg.text, f"{name} does not read the version through version_rows"

@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from index_versions.selectors import version_entries
 from ragplatform.exceptions import ApplicationError
 from sources.models import Document, DocumentRevision, SyncJob
 from sources.services.crud import source_create, source_update
@@ -67,7 +68,7 @@ def test_git_path_globs_and_branch_select_files(db, repo, sync_now):
     source_update(source=source, data={"config": {**source.config, "branch": "main"}})
     sync_now(source)
     assert Document.objects.get(external_id="docs/release.md") not in source.documents.filter(
-        pk__in=SyncJob.objects.latest("pk").index_version.entries.values("document_id")
+        pk__in=version_entries(SyncJob.objects.latest("pk").index_version).values("document_id")
     )
 
 
