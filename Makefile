@@ -32,8 +32,8 @@ test-fast: lint
 	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m "not worker and not e2e"
 
 lint: venv
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --check --no-cache .
 	$(VENV)/bin/lint-imports
 
 format: venv
