@@ -241,6 +241,67 @@ class CollectionMark(models.Model):
         return f"revisions checked to {self.revisions_checked_to}"
 
 
+class TermStatSpan(models.Model):
+    """In versions ``[valid_from, valid_to)`` of pipeline P, ``chunks`` of source S's chunks hold lexeme L.
+
+    The keyword leg's document frequencies, kept per source so that a search sums
+    only the sources its caller may read (docs/search.md), and maintained from each
+    version's changes (:mod:`index_versions.services.keyword_statistics`).
+    """
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+")
+    lexeme = models.TextField()
+    chunks = models.PositiveIntegerField()
+    valid_from = models.BigIntegerField()
+    valid_to = models.BigIntegerField(default=OPEN)
+
+    class Meta:
+        indexes = [
+            # A search: the query's lexemes in the sources its caller may read, in one version.
+            models.Index(
+                fields=["pipeline", "lexeme", "valid_to"],
+                include=["valid_from", "source", "chunks"],
+                name="termstat_lookup",
+            ),
+            models.Index(fields=["pipeline", "source", "valid_to"], name="termstat_source"),
+            models.Index(fields=["valid_from"], name="termstat_valid_from"),
+            models.Index(fields=["valid_to"], name="termstat_valid_to"),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.lexeme!r} in {self.chunks} chunks of source {self.source_id} [{self.valid_from}, {self.valid_to})"
+        )
+
+
+class SourceStatSpan(models.Model):
+    """In versions ``[valid_from, valid_to)`` of pipeline P, source S has ``chunks`` chunks of ``lexemes`` in all.
+
+    BM25's corpus size and average chunk length, per source like :class:`TermStatSpan`.
+    """
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+")
+    chunks = models.PositiveIntegerField()
+    lexemes = models.PositiveBigIntegerField()
+    valid_from = models.BigIntegerField()
+    valid_to = models.BigIntegerField(default=OPEN)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["pipeline", "valid_to"],
+                include=["valid_from", "source", "chunks", "lexemes"],
+                name="sourcestat_lookup",
+            ),
+            models.Index(fields=["valid_from"], name="sourcestat_valid_from"),
+        ]
+
+    def __str__(self):
+        return f"source {self.source_id}: {self.chunks} chunks [{self.valid_from}, {self.valid_to})"
+
+
 class Activation(models.Model):
     """Every switch of the active version: who, when, from, to."""
 

@@ -5,9 +5,11 @@ Redis, the embedding model, and (for ``worker`` tests) a Celery worker process.
 own embedded servers, apart from those of ``make run``.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -26,10 +28,11 @@ from sources.services.crud import source_create
 
 
 def pytest_configure(config):
-    """Temporary files under this run's data directory: concurrent runs (worktrees) each prune the
-    numbered /tmp/pytest-of-<user> directories of the others."""
+    """Temporary files in a folder of this run's own: concurrent runs (worktrees) would prune each other's
+    numbered /tmp/pytest-of-<user> folders. Outside the checkout, where git would see a repository."""
     if not config.option.basetemp and os.environ.get("RAG_DATA_DIR"):
-        config.option.basetemp = os.path.join(os.environ["RAG_DATA_DIR"], "pytest-tmp")
+        run = hashlib.sha256(os.environ["RAG_DATA_DIR"].encode()).hexdigest()[:12]
+        config.option.basetemp = os.path.join(tempfile.gettempdir(), f"rag-pytest-{run}")
 
 
 @pytest.fixture(autouse=True)

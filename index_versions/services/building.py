@@ -19,6 +19,7 @@ from index_versions.selectors import index_version_active, version_entries, vers
 from index_versions.services import figures
 from index_versions.services.activation import index_version_activate
 from index_versions.services.duplicates import duplicates_apply
+from index_versions.services.keyword_statistics import keyword_statistics_apply, keyword_statistics_compute
 from index_versions.services.locking import versions_lock
 from index_versions.services.pipelines import pipeline_for_sync
 from index_versions.services.spans import DUPLICATES, MEMBERSHIP, spans_apply
@@ -57,6 +58,7 @@ def _version_ready(
         "bytes": figures.bytes_owned(version=version) + bytes_added,
     }
     version.source_fingerprints = figures.fingerprints_adjusted(base.source_fingerprints if base else {}, changes)
+    keyword_statistics_apply(version=version, base=base, changes=changes)
     duplicates_apply(version=version, base=base, changed_documents=set(changes), regroup=regroup)
     version.state = IndexVersion.State.READY
     version.ready_at = timezone.now()
@@ -268,6 +270,8 @@ def index_version_rebuild_run(*, version_id: int) -> IndexVersion | None:
             computed += stats["embeddings_computed"]
             stored += stats["bytes"]
         with transaction.atomic():
+            versions_lock()
+            keyword_statistics_compute(version=version)
             counts = figures.counts_computed(version=version)
             version.counts = {
                 **counts,

@@ -8,6 +8,7 @@ from acl.models import AuditEvent
 from acl.services import audit_record
 from index_versions.models import Chunk, DuplicateSpan, Embedding, IndexVersion, MembershipSpan
 from index_versions.services import figures
+from index_versions.services.keyword_statistics import keyword_statistics_purge
 from index_versions.services.locking import versions_lock
 from sources.models import Document, DocumentRevision, SyncItem, SyncJob, UploadedFile
 
@@ -86,6 +87,7 @@ def document_purge(*, document: Document, actor=None) -> Document:
         for version in IndexVersion.objects.filter(pk__in=list(holding))
     }
     redacted = _answers_redact([chunk_id for chunk_id, _ in chunks])
+    keyword_statistics_purge(spans=[(revision, source, start, end) for revision, source, start, end in spans])
     # Revisions cascade to their chunks, signatures and spans.
     DocumentRevision.objects.filter(document=document).delete()
     DuplicateSpan.objects.filter(document=document).delete()

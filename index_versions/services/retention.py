@@ -14,7 +14,16 @@ from django.db.models import Exists, F, OuterRef, Q
 
 from acl.models import AuditEvent
 from acl.services import audit_record
-from index_versions.models import Chunk, CollectionMark, DuplicateSpan, Embedding, IndexVersion, MembershipSpan
+from index_versions.models import (
+    Chunk,
+    CollectionMark,
+    DuplicateSpan,
+    Embedding,
+    IndexVersion,
+    MembershipSpan,
+    SourceStatSpan,
+    TermStatSpan,
+)
 from index_versions.services.locking import versions_lock
 from sources.models import DocumentRevision
 
@@ -66,7 +75,8 @@ def storage_collect_garbage() -> dict[str, int]:
     spans = MembershipSpan.objects.filter(_garbage(MembershipSpan))
     candidates = set(spans.values_list("revision_id", flat=True))
     spans_deleted, _ = spans.delete()
-    DuplicateSpan.objects.filter(_garbage(DuplicateSpan)).delete()
+    for model in (DuplicateSpan, TermStatSpan, SourceStatSpan):
+        model.objects.filter(_garbage(model)).delete()
     mark, _ = CollectionMark.objects.select_for_update().get_or_create(pk=1)
     newest_revision = DocumentRevision.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     candidates |= set(DocumentRevision.objects.filter(pk__gt=mark.revisions_checked_to).values_list("pk", flat=True))

@@ -22,29 +22,76 @@ _BATCH = 5000
 
 @dataclass(frozen=True)
 class SpanTable:
-    model: type
-    values: tuple[str, ...]  # the fields a document's row holds besides its span
+    """A table of spans: ``key`` fields name a row (a document; a source and lexeme), ``values`` what it holds.
 
-    def content_at(self, version_id: int, document_ids: Iterable[int]) -> dict[int, tuple]:
-        """``{document: values}`` in version ``version_id`` for these documents (those it holds)."""
-        found: dict[int, tuple] = {}
+    ``scope`` restricts every read and write to one part of the table (a pipeline's
+    statistics); rows written carry it.
+    """
+
+    model: type
+    values: tuple[str, ...]
+    key: tuple[str, ...] = ("document_id",)
+    scope: tuple[tuple[str, object], ...] = ()
+
+    def scoped(self, **scope) -> "SpanTable":
+        return SpanTable(self.model, self.values, self.key, tuple(sorted(scope.items())))
+
+    def _rows(self):
+        return self.model.objects.filter(**dict(self.scope))
+
+    def _key_of(self, row) -> object:
+        return row[0] if len(self.key) == 1 else tuple(row[: len(self.key)])
+
+    def _filter_keys(self, rows, keys: list):
+        if len(self.key) == 1:
+            return rows.filter(**{f"{self.key[0]}__in": keys})
+        # Composite keys: narrow by each field, then keep exact tuples (callers pass one source's keys, or few).
+        for i, field in enumerate(self.key):
+            rows = rows.filter(**{f"{field}__in": sorted({key[i] for key in keys})})
+        return rows
+
+    def content_at(self, version_id: int, keys: Iterable) -> dict:
+        """``{key: values}`` in version ``version_id`` for these keys (those it holds)."""
+        found: dict = {}
         if version_id <= 0:
             return found
-        ids = list(document_ids)
-        for start in range(0, len(ids), _BATCH):
-            rows = self.model.objects.filter(
-                document_id__in=ids[start : start + _BATCH], valid_from__lte=version_id, valid_to__gt=version_id
-            ).values_list("document_id", *self.values)
-            found.update((row[0], tuple(row[1:])) for row in rows)
+        keys = list(keys)
+        wanted = set(keys)
+        for start in range(0, len(keys), _BATCH):
+            rows = self._filter_keys(
+                self._rows().filter(valid_from__lte=version_id, valid_to__gt=version_id), keys[start : start + _BATCH]
+            ).values_list(*self.key, *self.values)
+            for row in rows:
+                key = self._key_of(row)
+                if key in wanted:
+                    found[key] = tuple(row[len(self.key) :])
         return found
 
-    def changed_since(self, version_id: int) -> set[int]:
-        """Documents whose newest row differs, or may differ, from their row in version ``version_id``."""
-        opened = self.model.objects.filter(valid_from__gt=version_id).values_list("document_id", flat=True)
-        closed = self.model.objects.filter(valid_to__gt=version_id, valid_to__lt=OPEN).values_list(
-            "document_id", flat=True
-        )
-        return set(opened) | set(closed)
+    def changed_since(self, version_id: int) -> set:
+        """Keys whose newest row differs, or may differ, from their row in version ``version_id``."""
+        opened = self._rows().filter(valid_from__gt=version_id).values_list(*self.key)
+        closed = self._rows().filter(valid_to__gt=version_id, valid_to__lt=OPEN).values_list(*self.key)
+        return {self._key_of(row) for row in opened} | {self._key_of(row) for row in closed}
+
+    def newest(self, keys: list) -> dict:
+        """``{key: (span id, values)}`` of the open spans of these keys."""
+        rows = self._filter_keys(self._rows().filter(valid_to=OPEN), keys).values_list("pk", *self.key, *self.values)
+        found = {}
+        wanted = set(keys)
+        for row in rows:
+            key = self._key_of(row[1:])
+            if key in wanted:
+                found[key] = (row[0], tuple(row[1 + len(self.key) :]))
+        return found
+
+    def new_span(self, key, values: tuple, version_id: int):
+        keys = (key,) if len(self.key) == 1 else key
+        fields = {
+            **dict(self.scope),
+            **dict(zip(self.key, keys, strict=True)),
+            **dict(zip(self.values, values, strict=True)),
+        }
+        return self.model(valid_from=version_id, **fields)
 
 
 MEMBERSHIP = SpanTable(MembershipSpan, ("revision_id", "source_id"))
@@ -52,8 +99,8 @@ DUPLICATES = SpanTable(DuplicateSpan, ("group", "kind", "is_canonical"))
 
 
 def spans_apply(
-    table: SpanTable, *, version_id: int, base_id: int, delta: dict[int, tuple | None]
-) -> dict[int, tuple[tuple | None, tuple | None]]:
+    table: SpanTable, *, version_id: int, base_id: int, delta: dict
+) -> dict[object, tuple[tuple | None, tuple | None]]:
     """Make version ``version_id`` hold base ``base_id``'s rows with ``delta`` applied (``None``: dropped).
 
     Returns ``{document: (row in base, row in the new version)}`` for the documents
@@ -61,32 +108,20 @@ def spans_apply(
     """
     touched = table.changed_since(base_id) | set(delta)
     base = table.content_at(base_id, touched)
-    fields = ("document_id", *table.values)
     closes: list[int] = []
     opens: list = []
-    ids = list(touched)
-    for start in range(0, len(ids), _BATCH):
-        batch = ids[start : start + _BATCH]
-        newest = {
-            row[1]: (row[0], tuple(row[2:]))
-            for row in table.model.objects.filter(document_id__in=batch, valid_to=OPEN).values_list("pk", *fields)
-        }
-        for document_id in batch:
-            final = delta[document_id] if document_id in delta else base.get(document_id)
-            span = newest.get(document_id)
+    keys = list(touched)
+    for start in range(0, len(keys), _BATCH):
+        batch = keys[start : start + _BATCH]
+        newest = table.newest(batch)
+        for key in batch:
+            final = delta[key] if key in delta else base.get(key)
+            span = newest.get(key)
             if span is not None and span[1] != final:
                 closes.append(span[0])
             if final is not None and (span is None or span[1] != final):
-                opens.append(
-                    table.model(
-                        document_id=document_id, valid_from=version_id, **dict(zip(table.values, final, strict=True))
-                    )
-                )
+                opens.append(table.new_span(key, final, version_id))
     for start in range(0, len(closes), _BATCH):
         table.model.objects.filter(pk__in=closes[start : start + _BATCH]).update(valid_to=version_id)
     table.model.objects.bulk_create(opens, batch_size=_BATCH)
-    return {
-        document_id: (base.get(document_id), final)
-        for document_id, final in delta.items()
-        if base.get(document_id) != final
-    }
+    return {key: (base.get(key), final) for key, final in delta.items() if base.get(key) != final}

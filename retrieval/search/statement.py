@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from acl.selectors import visibility_condition
-from index_versions.models import Chunk, Embedding, IndexVersion
+from acl.selectors import visibility_condition, visible_sources_condition
+from index_versions.models import Chunk, Embedding, IndexVersion, SourceStatSpan, TermStatSpan
 from index_versions.selectors import version_duplicates, version_rows
 from ragplatform.sql import Sql, compose, join
 from retrieval.search.types import NO_FILTERS, SearchFilters, SearchMode, SearchPlan
@@ -24,6 +24,8 @@ from sources.models import DocumentRevision
 _EMBEDDING = Embedding._meta.db_table
 _CHUNK = Chunk._meta.db_table
 _REVISION = DocumentRevision._meta.db_table
+_TERM_STATS = TermStatSpan._meta.db_table
+_SOURCE_STATS = SourceStatSpan._meta.db_table
 
 # websearch_to_tsquery ANDs every word, so a natural-language question matches only chunks
 # holding all of its words (almost none). Its top-level ANDs become ORs, so a chunk
@@ -61,7 +63,12 @@ class SearchStatement:
         # Room for the copies a duplicate group collapses to one result.
         self.fetch = self.k + min(self.k, settings.DUPLICATES_FETCH_EXTRA)
         self.depth = self.fetch if self.mode != SearchMode.HYBRID else max(self.fetch, settings.HYBRID_CANDIDATES)
-        self.params = {"pipeline_id": self.version.pipeline_id, "depth": self.depth, "fetch": self.fetch}
+        self.params = {
+            "pipeline_id": self.version.pipeline_id,
+            "version_id": self.version.pk,
+            "depth": self.depth,
+            "fetch": self.fetch,
+        }
 
     @property
     def rows(self) -> Sql:
@@ -123,25 +130,32 @@ class SearchStatement:
     def add_keyword_leg(self, *, query: str) -> None:
         """CTEs ending in ``kw`` (chunk_id, document_id, source_id, revision_id, rank), best first: Okapi BM25.
 
-        Each query word's document frequency is counted over the chunks of this
-        version the user may read (statistics over invisible chunks would let
-        scores leak how many of them hold a word); the document length is the
-        chunk's number of distinct lexemes, the average that of the matching chunks.
+        The statistics (each query lexeme's document frequency, the chunk count and
+        the average chunk length) are the version's, summed over the sources the
+        caller may read (:mod:`index_versions.services.keyword_statistics`): never
+        over a source they may not read, and not narrowed by the request's filters.
+        The document length is the chunk's number of distinct lexemes.
         """
-        self.params.update(
-            query=query,
-            chunk_count=float((self.version.counts or {}).get("chunks") or 0),
-            k1=settings.BM25_K1,
-            b=settings.BM25_B,
-        )
-        frequencies = compose(
+        self.params.update(query=query, k1=settings.BM25_K1, b=settings.BM25_B)
+        readable = visible_sources_condition(user=self.user, source_column="st.source_id")
+        statistics = compose(
             f"""
-                SELECT count(*) FROM {_CHUNK} c
-                JOIN ({{rows}}) vd ON vd.revision_id = c.revision_id
-                WHERE c.search_vector @@ quote_literal(t.lexeme)::tsquery AND c.pipeline_id = %(pipeline_id)s
-                  AND {{visible}}""",
-            rows=self.rows,
-            visible=self.visible,
+            corpus AS MATERIALIZED (
+                SELECT greatest(coalesce(sum(st.chunks), 0), 1)::float8 AS n,
+                       greatest(coalesce(sum(st.lexemes)::float8 / nullif(sum(st.chunks), 0), 1), 1) AS avgdl
+                FROM {_SOURCE_STATS} st
+                WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
+                  AND st.valid_to > %(version_id)s AND {{readable}}
+            ),
+            terms AS MATERIALIZED (
+                SELECT t.lexeme, coalesce((
+                    SELECT sum(st.chunks) FROM {_TERM_STATS} st
+                    WHERE st.pipeline_id = %(pipeline_id)s AND st.lexeme = t.lexeme
+                      AND st.valid_from <= %(version_id)s AND st.valid_to > %(version_id)s AND {{readable}}
+                ), 0) AS df
+                FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s))) t(lexeme)
+            )""",
+            readable=readable,
         )
         matches = compose(
             f"""
@@ -153,22 +167,19 @@ class SearchStatement:
             rows=self.rows,
             restriction=self.restriction,
         )
-        self.legs["keyword_frequencies"] = frequencies
+        self.legs["keyword_statistics"] = statistics
         self.legs["keyword"] = compose(
             f"""
             q AS MATERIALIZED ({_TSQUERY}),
-            terms AS MATERIALIZED (
-                SELECT t.lexeme, ({{frequencies}}) AS df
-                FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s))) t(lexeme)
-            ),
+            {{statistics}},
             matched AS MATERIALIZED ({{matches}}),
             kw AS MATERIALIZED (
                 SELECT m.chunk_id, m.document_id, m.source_id, m.revision_id, coalesce(s.rank, 0) AS rank
                 FROM matched m
-                CROSS JOIN (SELECT greatest(avg(length(search_vector)), 1) AS avgdl FROM matched) a
+                CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
                     SELECT sum(
-                        ln(1 + (greatest(%(chunk_count)s, t.df) - t.df + 0.5) / (t.df + 0.5))
+                        ln(1 + (greatest(a.n, t.df) - t.df + 0.5) / (t.df + 0.5))
                         * x.tf * (%(k1)s + 1)
                         / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * length(m.search_vector) / a.avgdl))
                     ) AS rank
@@ -178,7 +189,7 @@ class SearchStatement:
                 ORDER BY rank DESC, m.chunk_id
                 LIMIT %(depth)s
             )""",
-            frequencies=frequencies,
+            statistics=statistics,
             matches=matches,
         )
 

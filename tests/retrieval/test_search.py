@@ -378,8 +378,10 @@ def test_hybrid_is_one_statement_with_both_legs_under_the_acl(coded, grant, alic
     with CaptureQueriesContext(connection) as queries:
         search(user=alice, query="flux capacitor", k=5, mode="vector")
     vector_only = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
+    # The keyword leg adds its own ACL-filtered matches (and grant-filtered statistics); which part holds
+    # which condition is checked on the SQL text in tests/retrieval/test_search_statement.py.
     for table in ("acl_sourcegrant", "acl_documentaccesslist"):
-        assert statements[0].count(table) == 2 * vector_only.count(table) > 0
+        assert statements[0].count(table) > vector_only.count(table) > 0
 
 
 def test_the_full_text_column_is_generated_and_served_by_its_gin_index(coded):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
+from acl.selectors import visible_sources_condition
 from index_versions.models import IndexVersion, MembershipSpan, Pipeline
 from index_versions.selectors import version_rows
 from ragplatform.sql import Sql, SqlParameterError, compose
@@ -53,11 +54,15 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
     statement.sql()
     expected = {"plan_probe", "also_in"}
     expected |= {"vector"} if mode != SearchMode.KEYWORD else set()
-    expected |= {"keyword", "keyword_frequencies"} if mode != SearchMode.VECTOR else set()
+    expected |= {"keyword", "keyword_statistics"} if mode != SearchMode.VECTOR else set()
     assert set(statement.legs) == expected
     rows = version_rows(statement.version).text
     membership = MembershipSpan._meta.db_table
+    readable = visible_sources_condition(user=statement.user, source_column="st.source_id").text
     for name, leg in statement.legs.items():
+        if name == "keyword_statistics":  # per-source aggregates, no content: the readable sources only
+            assert leg.text.count(readable) == 2 and membership not in leg.text
+            continue
         assert statement.visible.text in leg.text, f"{name} reads rows without the ACL"
         assert rows in leg.text, f"{name} does not read the version through version_rows"
         assert leg.text.count(membership) == leg.text.count(rows), f"{name} joins the membership table directly"
@@ -84,12 +89,12 @@ def test_every_placeholder_has_exactly_one_value(mode, plan, filters):
     assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
 
 
-def test_document_frequencies_are_counted_over_visible_chunks_only_without_filters():
-    """BM25 statistics: over what the caller may read (never more), independent of the filters."""
+def test_statistics_are_summed_over_readable_sources_only_without_filters():
+    """BM25 statistics: over the sources the caller may read (never more), independent of the filters."""
     statement = _statement(SearchMode.KEYWORD, None, FILTERS)
-    frequencies = statement.legs["keyword_frequencies"].text
-    assert statement.visible.text in frequencies
-    assert statement.filters.sql().text not in frequencies
+    statistics = statement.legs["keyword_statistics"].text
+    assert "acl_sourcegrant" in statistics
+    assert statement.filters.sql().text not in statistics
 
 
 def test_a_name_bound_to_two_values_is_refused():
