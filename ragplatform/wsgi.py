@@ -7,3 +7,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 application = get_wsgi_application()
+
+# Load the models before this worker accepts a request (see ragplatform.warmup).
+from django.conf import settings  # noqa: E402
+
+from ragplatform.warmup import models_warm_up  # noqa: E402
+
+if settings.MODELS_WARM_UP:
+    models_warm_up()

@@ -122,13 +122,36 @@ def test_token_of_a_deactivated_user_stops_working(api, alice):
 # --- GET /api/v1/health --------------------------------------------------------------------
 
 
-def test_health_is_public_and_reports_database_broker_and_no_active_version(api, db):
+@pytest.fixture
+def warm():
+    from ragplatform.warmup import models_warm_up
+
+    return models_warm_up()
+
+
+def test_health_is_public_and_reports_database_broker_models_and_no_active_version(api, db, warm):
     response = api().get("/api/v1/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok", "active_version": None}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+        "active_version": None,
+        "models": {"embedding": "ready", "reranker": "off"},
+    }
 
 
-def test_health_reports_the_active_index_version(api, folder_source, sync_now):
+def test_health_is_degraded_until_this_process_has_loaded_its_models(api, db, monkeypatch):
+    from ragplatform import warmup
+
+    monkeypatch.setitem(warmup._state, "embedding", "not loaded")
+    response = api().get("/api/v1/health")
+    assert response.status_code == 503 and response.json()["models"]["embedding"] == "not loaded"
+    warmup.models_warm_up()
+    assert api().get("/api/v1/health").status_code == 200
+
+
+def test_health_reports_the_active_index_version(api, folder_source, sync_now, warm):
     job = sync_now(folder_source("wiki", {"a.md": "# A\n\nSome text."}))
     response = api().get("/api/v1/health")
     assert response.status_code == 200

@@ -126,7 +126,8 @@ class Command(BaseCommand):
         for name, command in commands.items():
             self.children.append((name, subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)))
 
-    def _wait_healthy(self, base_url: str, timeout: float = 90) -> None:
+    def _wait_healthy(self, base_url: str, timeout: float = 300) -> None:
+        # Web workers load the embedding model before they answer (ragplatform.warmup): a minute on a busy CPU.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_children()
