@@ -145,6 +145,13 @@ def stored_chunks_add(*, pipeline: Pipeline, revisions: Sequence[DocumentRevisio
     return len(vectors)
 
 
+def chunks_forget(pipeline: Pipeline) -> None:
+    """Every chunk of ``pipeline`` and every embedding of its model deleted (through the ORM, cascades
+    included): the next ``revision_chunks_ensure`` chunks and embeds from scratch."""
+    Chunk.objects.filter(pipeline=pipeline).delete()
+    Embedding.objects.filter(model=pipeline.embedding_model).delete()
+
+
 def random_unit_vectors(count: int, dimensions: int, *, seed: int) -> np.ndarray:
     """Gaussian coordinates, normalised: uniform on the sphere, no neighbourhood structure at all."""
     vectors = np.random.default_rng(seed).standard_normal((count, dimensions)).astype(np.float32)
