@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from django.apps import apps
 from django.db import connection
 
 from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline
@@ -204,6 +205,17 @@ def version_build(
     if version is None:
         raise ValueError("a version needs at least one source")
     return version
+
+
+def version_storage_bytes() -> int:
+    """Bytes on disk (with indexes and TOAST) of what versions store: the revisions and every table of
+    the index_versions app, so that a new way of storing membership is counted without a change here."""
+    tables = [DocumentRevision._meta.db_table] + [
+        model._meta.db_table for model in apps.get_app_config("index_versions").get_models()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%s::text[]) t", [tables])
+        return int(cursor.fetchone()[0])
 
 
 def fake_beir_dataset(folder: Path, *, documents: int = 24, queries: int = 8) -> Path:
