@@ -101,7 +101,7 @@ def main() -> None:
     if args.smoke:
         smoke(seed=args.seed)
         return
-    load_before = os.getloadavg()[0]
+    started_at, load_before = datetime.now(UTC), os.getloadavg()[0]
     rows = run(
         chunks=args.chunks,
         queries=args.queries,
@@ -114,7 +114,7 @@ def main() -> None:
     table = render(rows, chunks=args.chunks, queries=args.queries, vectors=args.vectors)
     print(table)
     if not args.no_write:
-        record(table, vectors=args.vectors, load=(load_before, os.getloadavg()[0]))
+        record(table, vectors=args.vectors, started_at=started_at, load=(load_before, os.getloadavg()[0]))
 
 
 def smoke(*, seed: int) -> None:
@@ -139,7 +139,7 @@ def smoke(*, seed: int) -> None:
                 sys.exit(f"exact-plan rows {missed} missed true neighbours: the ACL filter and the truth disagree")
             table = render(rows, chunks=SMOKE_CHUNKS, queries=SMOKE_QUERIES, vectors=vectors)
             print(table)
-            record(table, vectors=vectors, load=os.getloadavg()[:1] * 2, path=docs)
+            record(table, vectors=vectors, started_at=datetime.now(UTC), load=os.getloadavg()[:1] * 2, path=docs)
             if docs.read_text().count(table) != 1:
                 sys.exit(f"recording the {vectors} table did not replace its section exactly once")
     print("smoke: ok")
@@ -205,8 +205,10 @@ def source_sizes(documents: int) -> list[int]:
     """Documents per source, smallest first: ten of 0.1% of the corpus, nine of 1%, nine sharing the rest.
 
     Whole-source grants then make exactly 0.1%, 1%, 10%, 20%, 50% and 100% visible
-    (at the default size), with 28 version builds; one source per 0.1% would take
-    1,000 builds, each copying the version built before it.
+    (at the default size), with 28 version builds. One source per 0.1% would take
+    1,000 builds, each copying the version built before it and re-running duplicate
+    detection over all of it (about 3 ms a document): hours. Few sources change the
+    planner's estimates, though (docs/benchmarks.md, this bench's section).
     """
     sizes = [max(1, documents // 1000)] * 10 + [max(1, documents // 100)] * 9
     rest = documents - sum(sizes)
@@ -354,7 +356,9 @@ SECTION = "## ACL-filtered recall (bench/acl_recall.py)"
 RANDOM_SECTION = "## ACL-filtered recall on random vectors (bench/acl_recall.py --vectors random)"
 
 
-def record(table: str, *, vectors: str, load: tuple[float, float], path: Path | None = None) -> None:
+def record(
+    table: str, *, vectors: str, started_at: datetime, load: tuple[float, float], path: Path | None = None
+) -> None:
     """Replace this benchmark's section of docs/benchmarks.md (or of ``path``); other sections stay as they are."""
     path = path or BASE_DIR / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the development machine (2 cores).\n"
@@ -362,8 +366,8 @@ def record(table: str, *, vectors: str, load: tuple[float, float], path: Path | 
     flag = "" if vectors == "scifact" else " --vectors random"
     body = (
         f"{section}\n\nCommand: `.venv/bin/python bench/acl_recall.py{flag}` "
-        f"(run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average {load[0]:.1f} at the start and "
-        f"{load[1]:.1f} at the end, on {os.cpu_count()} cores). Recall is against exact filtered search; "
+        f"(run {started_at:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC; load average {load[0]:.1f} at the "
+        f"start and {load[1]:.1f} at the end, on {os.cpu_count()} cores). Recall is against exact filtered search; "
         "latency is the whole `vector_search` call (plan choice, ACL filter and search, in one transaction).\n\n"
         f"{table}\n"
     )
