@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run smoke test test-fast lint format venv clean-data
+.PHONY: run smoke test test-fast bench-smoke lint format venv clean-data
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,17 @@ run: venv
 smoke: venv
 	$(PY) manage.py quickstart --smoke
 
-# Everything: lint, then the whole suite (real workers and the end-to-end boot included).
-test: lint
+# Everything: lint, every benchmark at its smoke size, then the whole suite (real workers and the end-to-end boot included).
+test: lint bench-smoke
 	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest
 
 # The inner loop: no real-worker or end-to-end tests (CI still runs `make test`).
 test-fast: lint
 	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m "not worker and not e2e"
+
+# Each bench/*.py script with --smoke (seconds each) on servers of its own; a script without --smoke fails.
+bench-smoke: venv
+	RAG_DATA_DIR=$(CURDIR)/.data/bench-smoke $(PY) bench/benchsmoke.py
 
 lint: venv
 	$(VENV)/bin/ruff check --no-cache .

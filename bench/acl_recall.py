@@ -1,4 +1,4 @@
-"""Recall and latency of ACL-filtered vector search (``retrieval.selectors.vector_search``).
+"""Recall and latency of ACL-filtered vector search (``retrieval.search.vector_search``).
 
 Builds a corpus of >= 100,000 chunk vectors in a throw-away database. By default
 the vectors have the geometry of real embeddings: all-MiniLM-L6-v2 embeddings of
@@ -14,16 +14,21 @@ filter under test). Prints fraction, plan, recall@10, p50 and p95 latency, and
 appends the table to ``docs/benchmarks.md``.
 
     .venv/bin/python bench/acl_recall.py [--chunks 100000] [--queries 50] [--no-write]
+    .venv/bin/python bench/acl_recall.py --smoke   # seconds: every path, tiny sizes, docs untouched
 
-Runs on its own embedded servers under ``.data/bench`` (``RAG_DATA_DIR``) and
-drops its database at the end.
+The corpus is built through the project's services (``bench/benchdata.py``): 28
+sources of graded sizes, so that grants of whole sources reach each row's
+fraction exactly, one version build per source. Runs on its own embedded servers
+under ``.data/bench`` (``RAG_DATA_DIR``) and drops its database at the end.
 """
 
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,23 +39,32 @@ from benchsetup import django_setup
 django_setup(data_dir="bench")
 
 import numpy as np  # noqa: E402
-from django.contrib.auth.models import Group, User  # noqa: E402
+from benchdata import (  # noqa: E402
+    documents_add,
+    fake_beir_dataset,
+    random_unit_vectors,
+    scratch_database,
+    source_add,
+    statistics_settle,
+    stored_chunks_add,
+    stored_vectors_pipeline,
+    vector_index_rebuilt_after,
+    version_build,
+)
+from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from acl.models import DocumentAccessList, SourceGrant  # noqa: E402
-from index_versions.models import Embedding, IndexVersion, Pipeline, VersionDocument  # noqa: E402
-from retrieval.search import vector_literal, vector_search  # noqa: E402
-from sources.models import Document, DocumentRevision, Source  # noqa: E402
+from acl.services import document_access_list_set, grant_create, group_create, group_member_add  # noqa: E402
+from index_versions.models import Chunk, Embedding, IndexVersion  # noqa: E402
+from index_versions.selectors import version_rows  # noqa: E402
+from index_versions.services.retention import index_versions_retain  # noqa: E402
+from retrieval.search import SearchPlan, vector_literal, vector_search  # noqa: E402
 
 DIMS = 384
 K = 10
-DOCS_PER_SOURCE = 10
 CHUNKS_PER_DOC = 10
-HNSW_INDEX = "embedding_vector_384_hnsw"
-# The search only reads embeddings stored under its pipeline's model name.
-BENCH_MODEL = "bench-vectors"
-# (label, share of sources granted, share of granted documents hidden by an access list)
+# (label, share of the corpus in granted sources, share of granted documents hidden by an access list)
 ROWS = [
     ("0.1%", 0.001, 0.0),
     ("1%", 0.01, 0.0),
@@ -59,6 +73,9 @@ ROWS = [
     ("50%", 0.5, 0.0),
     ("100%", 1.0, 0.0),
 ]
+# --smoke: big enough for every source tier and for both plans (the sweep lowers the exact threshold).
+SMOKE_CHUNKS, SMOKE_QUERIES = 2000, 3
+SMOKE_SWEEP = "HNSW_EF_SEARCH=40;SEARCH_EXACT_MAX_CHUNKS=100"
 
 
 def main() -> None:
@@ -74,40 +91,83 @@ def main() -> None:
         default="",
         help="tuning aid, printed and not recorded: e.g. 'HNSW_EF_SEARCH=40,200;SEARCH_EXACT_MAX_CHUNKS=5000'",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: both vector kinds on a tiny corpus (SciFact faked), a sweep, and recording into a "
+        "scratch copy of docs/benchmarks.md; fails if an exact-plan row misses a true neighbour",
+    )
     args = parser.parse_args()
-
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        started = time.perf_counter()
-        vectors, query_pool = (None, None)
-        if args.vectors == "scifact":
-            vectors, query_pool = scifact_vectors(Path(args.dataset), chunks=args.chunks, seed=args.seed)
-        version, cases = build_corpus(chunks=args.chunks, rng=random.Random(args.seed), vectors=vectors)  # noqa: S311 - a reproducible sample, not a secret
-        print(f"corpus: {args.chunks} chunks, built in {time.perf_counter() - started:.0f}s", flush=True)
-        rows = measure(
-            version, cases, queries=args.queries, rng=np.random.default_rng(args.seed), query_pool=query_pool
-        )
-        for name, values in (item.split("=", 1) for item in args.sweep.split(";") if item):
-            for value in values.split(","):
-                print(f"--- {name} = {value}", flush=True)
-                with override_settings(**{name: int(value)}):
-                    measure(
-                        version,
-                        cases,
-                        queries=args.queries,
-                        rng=np.random.default_rng(args.seed),
-                        query_pool=query_pool,
-                    )
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    if args.smoke:
+        smoke(seed=args.seed)
+        return
+    started_at, load_before = datetime.now(UTC), os.getloadavg()[0]
+    rows = run(
+        chunks=args.chunks,
+        queries=args.queries,
+        seed=args.seed,
+        vectors=args.vectors,
+        dataset=Path(args.dataset),
+        sweep=args.sweep,
+        cache_dir=Path(os.environ["RAG_DATA_DIR"]),
+    )
     table = render(rows, chunks=args.chunks, queries=args.queries, vectors=args.vectors)
     print(table)
     if not args.no_write:
-        record(table, vectors=args.vectors)
+        record(table, vectors=args.vectors, started_at=started_at, load=(load_before, os.getloadavg()[0]))
 
 
-def scifact_vectors(dataset: Path, *, chunks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def smoke(*, seed: int) -> None:
+    """Every path of the bench at a size of seconds; docs/benchmarks.md is only ever copied."""
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        dataset = fake_beir_dataset(scratch / "scifact")
+        docs = scratch / "benchmarks.md"
+        shutil.copyfile(BASE_DIR / "docs" / "benchmarks.md", docs)
+        for vectors in ("scifact", "random"):
+            rows = run(
+                chunks=SMOKE_CHUNKS,
+                queries=SMOKE_QUERIES,
+                seed=seed,
+                vectors=vectors,
+                dataset=dataset,
+                sweep=SMOKE_SWEEP,
+                cache_dir=scratch,
+            )
+            missed = [row["fraction"] for row in rows if row["plan"] == SearchPlan.EXACT and row["recall"] < 1.0]
+            if missed:
+                sys.exit(f"exact-plan rows {missed} missed true neighbours: the ACL filter and the truth disagree")
+            table = render(rows, chunks=SMOKE_CHUNKS, queries=SMOKE_QUERIES, vectors=vectors)
+            print(table)
+            record(table, vectors=vectors, started_at=datetime.now(UTC), load=os.getloadavg()[:1] * 2, path=docs)
+            if docs.read_text().count(table) != 1:
+                sys.exit(f"recording the {vectors} table did not replace its section exactly once")
+    print("smoke: ok")
+
+
+def run(
+    *, chunks: int, queries: int, seed: int, vectors: str, dataset: Path, sweep: str, cache_dir: Path
+) -> list[dict]:
+    """Build the corpus in a scratch database, measure every row (and the sweep), drop the database."""
+    with scratch_database():
+        started = time.perf_counter()
+        chunk_vectors, query_pool = None, None
+        if vectors == "scifact":
+            chunk_vectors, query_pool = scifact_vectors(dataset, chunks=chunks, seed=seed, cache_dir=cache_dir)
+        else:
+            chunk_vectors = random_unit_vectors(chunks, DIMS, seed=seed)
+        version, cases = build_corpus(vectors=chunk_vectors, rng=random.Random(seed))  # noqa: S311 - a reproducible sample, not a secret
+        print(f"corpus: {chunks} chunks, built in {time.perf_counter() - started:.0f}s", flush=True)
+        rows = measure(version, cases, queries=queries, rng=np.random.default_rng(seed), query_pool=query_pool)
+        for name, values in (item.split("=", 1) for item in sweep.split(";") if item):
+            for value in values.split(","):
+                print(f"--- {name} = {value}", flush=True)
+                with override_settings(**{name: int(value)}):
+                    measure(version, cases, queries=queries, rng=np.random.default_rng(seed), query_pool=query_pool)
+    return rows
+
+
+def scifact_vectors(dataset: Path, *, chunks: int, seed: int, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Chunk vectors mixed from real abstract embeddings, and the real query embeddings."""
     import json
 
@@ -121,7 +181,7 @@ def scifact_vectors(dataset: Path, *, chunks: int, seed: int) -> tuple[np.ndarra
     with open(dataset / "queries.jsonl") as queries:
         questions = [row["text"] for row in map(json.loads, queries)]
     # Embedding 5,000 abstracts takes minutes on two cores: keep them between runs.
-    cache = Path(os.environ["RAG_DATA_DIR"]) / f"scifact-{len(abstracts)}-{len(questions)}-minilm.npz"
+    cache = cache_dir / f"scifact-{len(abstracts)}-{len(questions)}-minilm.npz"
     if cache.exists():
         cached = np.load(cache)
         base, query_pool = cached["base"], cached["queries"]
@@ -141,111 +201,90 @@ def scifact_vectors(dataset: Path, *, chunks: int, seed: int) -> tuple[np.ndarra
     return vectors, query_pool
 
 
-def build_corpus(*, chunks: int, rng: random.Random, vectors: np.ndarray | None = None):
-    n_docs = chunks // CHUNKS_PER_DOC
-    n_sources = n_docs // DOCS_PER_SOURCE
-    pipeline = Pipeline.objects.create(key="bench", chunker={}, embedding_model=BENCH_MODEL, dimensions=DIMS)
-    version = IndexVersion.objects.create(
-        pipeline=pipeline, state=IndexVersion.State.ACTIVE, counts={"documents": n_docs, "chunks": chunks}
-    )
-    sources = Source.objects.bulk_create(
-        [Source(name=f"bench-{i}", kind=Source.Kind.FOLDER, config={}) for i in range(n_sources)], batch_size=2000
-    )
-    documents = Document.objects.bulk_create(
-        [
-            Document(source=source, external_id=f"{source.pk}-{j}", title=f"doc {j}", uri="", content_hash="x")
-            for source in sources
-            for j in range(DOCS_PER_SOURCE)
-        ],
-        batch_size=5000,
-    )
-    revisions = DocumentRevision.objects.bulk_create(
-        [DocumentRevision(document=d, content_hash="x", title=d.title, uri="", content="") for d in documents],
-        batch_size=5000,
-    )
-    VersionDocument.objects.bulk_create(
-        [
-            VersionDocument(version=version, document=d, revision=r, source_id=d.source_id)
-            for d, r in zip(documents, revisions, strict=True)
-        ],
-        batch_size=5000,
-    )
-    with connection.cursor() as cursor:
-        # Loading into a live HNSW index is slow: drop it, load, and rebuild it from its own definition.
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX])
-        index_definition = cursor.fetchone()[0]
-        cursor.execute(f"DROP INDEX {HNSW_INDEX}")
-        if vectors is None:
-            # Gaussian coordinates, normalised: uniform on the sphere, the hard case for HNSW.
-            cursor.execute(
-                f"""
-                INSERT INTO {Embedding._meta.db_table} (model, text_hash, dimensions, vector)
-                SELECT %s, 'h' || i, {DIMS},
-                       l2_normalize(
-                           (SELECT array_agg(random_normal()) FROM generate_series(1, {DIMS}) WHERE i >= 0)::vector
-                       )
-                FROM generate_series(0, %s - 1) i
-                """,
-                [BENCH_MODEL, chunks],
-            )
-        else:
-            with cursor.copy(
-                f"COPY {Embedding._meta.db_table} (model, text_hash, dimensions, vector) FROM STDIN"
-            ) as copy:
-                for i, vector in enumerate(vectors):
-                    copy.write_row((BENCH_MODEL, f"h{i}", DIMS, vector_literal(vector)))
-        cursor.execute(f"SELECT id FROM {Embedding._meta.db_table} ORDER BY id")
-        embedding_ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            """
-            INSERT INTO index_versions_chunk (revision_id, pipeline_id, ordinal, section, text, embedding_id)
-            SELECT (%s::bigint[])[n / %s + 1], %s, n %% %s, '', 'chunk ' || n, (%s::bigint[])[n + 1]
-            FROM generate_series(0, %s - 1) n
-            """,
-            [[r.pk for r in revisions], CHUNKS_PER_DOC, pipeline.pk, CHUNKS_PER_DOC, embedding_ids, chunks],
-        )
-        started = time.perf_counter()
-        cursor.execute("SET maintenance_work_mem = '1GB'")
-        cursor.execute(index_definition)
-        print(f"HNSW index built in {time.perf_counter() - started:.0f}s", flush=True)
-        cursor.execute("ANALYZE")
+def source_sizes(documents: int) -> list[int]:
+    """Documents per source, smallest first: ten of 0.1% of the corpus, nine of 1%, nine sharing the rest.
 
-    everyone_else = Group.objects.create(name="bench-readers")
+    Whole-source grants then make exactly 0.1%, 1%, 10%, 20%, 50% and 100% visible
+    (at the default size), with 28 version builds. One source per 0.1% would take
+    1,000 builds, each copying the version built before it and re-running duplicate
+    detection over all of it (about 3 ms a document): hours. Few sources change the
+    planner's estimates, though (docs/benchmarks.md, this bench's section).
+    """
+    sizes = [max(1, documents // 1000)] * 10 + [max(1, documents // 100)] * 9
+    rest = documents - sum(sizes)
+    if rest < 9:
+        sys.exit(f"{documents * CHUNKS_PER_DOC} chunks are too few for the corpus layout; pass --chunks 2000 or more")
+    return sizes + [rest // 9 + (1 if n < rest % 9 else 0) for n in range(9)][::-1]
+
+
+def build_corpus(*, vectors: np.ndarray, rng: random.Random):
+    """Sources, documents, stored-vector chunks and one active version; then one user per row of ROWS."""
+    pipeline = stored_vectors_pipeline(dimensions=DIMS)
+    n_docs = len(vectors) // CHUNKS_PER_DOC
+    sources, revisions = [], []
+    for n, size in enumerate(source_sizes(n_docs)):
+        source = source_add(f"bench-{n}")
+        sources.append((source, documents_add(source, size)))
+        revisions += sources[-1][1]
+    loaded = time.perf_counter()
+    with vector_index_rebuilt_after(dimensions=DIMS):
+        stored_chunks_add(pipeline=pipeline, revisions=revisions, vectors=vectors[: n_docs * CHUNKS_PER_DOC])
+        indexed = time.perf_counter()
+    print(
+        f"{len(revisions) * CHUNKS_PER_DOC} chunks stored in {indexed - loaded:.0f}s, "
+        f"HNSW index built in {time.perf_counter() - indexed:.0f}s",
+        flush=True,
+    )
+    version = version_build(
+        pipeline=pipeline,
+        revisions_by_source={
+            source.pk: {revision.document_id: revision.pk for revision in source_revisions}
+            for source, source_revisions in sources
+        },
+    )
+    index_versions_retain(keep=1)  # the searched version alone, as if built in one go
+    statistics_settle()
+
+    readers = group_create(name="bench-readers")
     cases = []
-    for label, source_share, hidden_share in ROWS:
-        user = User.objects.create(username=f"bench-{label}")
-        granted = rng.sample(sources, max(1, round(source_share * n_sources)))
-        SourceGrant.objects.bulk_create([SourceGrant(source=s, user=user) for s in granted])
-        granted_ids = {s.pk for s in granted}
-        visible_docs = [d.pk for d in documents if d.source_id in granted_ids]
+    for label, share, hidden_share in ROWS:
+        user = get_user_model().objects.create_user(username=f"bench-{label}")
+        granted, visible_docs = [], []
+        for source, source_revisions in sources:
+            if len(visible_docs) >= share * n_docs - 1e-9 and granted:
+                break
+            grant_create(source=source, user=user)
+            granted.append(source)
+            visible_docs += [revision.document for revision in source_revisions]
         if hidden_share:
-            hidden = set(rng.sample(visible_docs, round(hidden_share * len(visible_docs))))
+            hidden = set(rng.sample(range(len(visible_docs)), round(hidden_share * len(visible_docs))))
             # Hidden from this user only: every other bench user is in the listed group.
-            DocumentAccessList.objects.bulk_create(
-                [DocumentAccessList(document_id=pk, principals=["group:bench-readers"]) for pk in hidden]
-            )
-            visible_docs = [pk for pk in visible_docs if pk not in hidden]
-        cases.append((label, user, visible_docs))
-        if not hidden_share:
-            user.groups.add(everyone_else)
+            for n in sorted(hidden):
+                document_access_list_set(document=visible_docs[n], principals=["group:bench-readers"])
+            visible_docs = [document for n, document in enumerate(visible_docs) if n not in hidden]
+        else:
+            group_member_add(group=readers, user=user)
+        cases.append((label, user, [document.pk for document in visible_docs]))
     return version, cases
 
 
 def exact_nearest(version: IndexVersion, visible_docs: list[int], vector: str) -> list[int]:
+    """The truth: brute force over the version's rows (read through ``version_rows``) of the visible documents."""
+    rows = version_rows(version)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(
             f"""
             SELECT c.id
-            FROM {VersionDocument._meta.db_table} vd
-            JOIN index_versions_chunk c ON c.revision_id = vd.revision_id
+            FROM ({rows.text}) vd
+            JOIN {Chunk._meta.db_table} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline)s
             JOIN {Embedding._meta.db_table} e ON e.id = c.embedding_id
-            WHERE vd.version_id = %s AND vd.document_id = ANY(%s)
-            ORDER BY e.vector::vector({DIMS}) <=> %s::vector({DIMS}), c.id
-            LIMIT %s
+            WHERE vd.document_id = ANY(%(visible)s)
+            ORDER BY e.vector::vector({DIMS}) <=> %(query)s::vector({DIMS}), c.id
+            LIMIT %(k)s
             """,
-            [version.pk, visible_docs, vector, K],
+            {**rows.params, "pipeline": version.pipeline_id, "visible": visible_docs, "query": vector, "k": K},
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -317,15 +356,18 @@ SECTION = "## ACL-filtered recall (bench/acl_recall.py)"
 RANDOM_SECTION = "## ACL-filtered recall on random vectors (bench/acl_recall.py --vectors random)"
 
 
-def record(table: str, *, vectors: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md (other sections stay as they are)."""
-    path = BASE_DIR / "docs" / "benchmarks.md"
+def record(
+    table: str, *, vectors: str, started_at: datetime, load: tuple[float, float], path: Path | None = None
+) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md (or of ``path``); other sections stay as they are."""
+    path = path or BASE_DIR / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured on the development machine (2 cores).\n"
     section = SECTION if vectors == "scifact" else RANDOM_SECTION
     flag = "" if vectors == "scifact" else " --vectors random"
     body = (
         f"{section}\n\nCommand: `.venv/bin/python bench/acl_recall.py{flag}` "
-        f"(run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC). Recall is against exact filtered search; "
+        f"(run {started_at:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC; load average {load[0]:.1f} at the "
+        f"start and {load[1]:.1f} at the end, on {os.cpu_count()} cores). Recall is against exact filtered search; "
         "latency is the whole `vector_search` call (plan choice, ACL filter and search, in one transaction).\n\n"
         f"{table}\n"
     )
@@ -337,7 +379,7 @@ def record(table: str, *, vectors: str) -> None:
         text = text.rstrip("\n") + "\n\n" + body
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    print(f"recorded in {path.relative_to(BASE_DIR)}")
+    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Sync: initial sync, unchanged re-sync, 1% change, and embedding throughput vs the bare model.
 
     .venv/bin/python bench/sync.py [--documents 2000]
+    .venv/bin/python bench/sync.py --smoke   # seconds: one document of each kind
 
-Runs on its own embedded servers (RAG_DATA_DIR, default .data/bench-sync), whose
-data it replaces, through the same service the worker runs (sources.services),
-with the real parsers and the real embedding model. Prints, in one run:
+Runs on its own embedded servers (RAG_DATA_DIR, default .data/bench-sync), in a
+database made for the run and dropped after it, through the same service the
+worker runs (``ingest.runner.sync_job_run``), with the real parsers and the real
+embedding model. Prints, in one run:
   1. the initial sync time of a generated corpus of mixed documents (Markdown,
      text, HTML, source code, DOCX and PDF written with python-docx and fpdf2);
   2. the re-sync time of the unchanged corpus (target < 2% of 1, and 0 embeddings);
@@ -16,6 +18,7 @@ with the real parsers and the real embedding model. Prints, in one run:
 import argparse
 import io
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,12 +27,12 @@ from benchsetup import django_setup
 
 django_setup(data_dir="bench-sync")
 
+from benchdata import chunks_forget, scratch_database  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from index_versions import embedding  # noqa: E402
 from index_versions.models import Chunk, Embedding, IndexVersion  # noqa: E402
+from index_versions.selectors import version_revisions  # noqa: E402
 from index_versions.services.pipelines import pipeline_for_sync  # noqa: E402
 from index_versions.services.storage import revision_chunks_ensure  # noqa: E402
 from ingest.runner import sync_job_run  # noqa: E402
@@ -37,16 +40,8 @@ from sources.models import Source, SyncJob  # noqa: E402
 from sources.services.crud import source_create  # noqa: E402
 
 TOPICS = ["deploys", "on-call", "expenses", "security", "leave", "hiring", "billing", "networking"]
-
-
-def reset() -> None:
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE sources_source, sources_document, sources_documentrevision, sources_syncjob, "
-            "index_versions_indexversion, index_versions_versiondocument, index_versions_chunk, "
-            "index_versions_embedding, index_versions_activation, acl_auditevent CASCADE"
-        )
+# --smoke: one document of each of the ten kinds write_document makes.
+SMOKE_DOCUMENTS = 10
 
 
 def paragraphs(n: int, edition: str) -> list[str]:
@@ -115,10 +110,7 @@ def throughput(revision_ids: list[int]) -> None:
     encoder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     bare = len(texts) / (time.perf_counter() - started)
     # The pipeline again from scratch on the same revisions: chunks and embeddings dropped first.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE index_versions_versiondocument, index_versions_chunk, index_versions_embedding CASCADE"
-        )
+    chunks_forget(pipeline)
     started = time.perf_counter()
     for start in range(0, len(revision_ids), 100):
         revision_chunks_ensure(revision_ids=revision_ids[start : start + 100], pipeline=pipeline)
@@ -135,19 +127,31 @@ def throughput(revision_ids: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=2000)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"seconds: {SMOKE_DOCUMENTS} documents; fails if one fails to sync"
+    )
     args = parser.parse_args()
     print(f"data directory: {os.environ['RAG_DATA_DIR']}; {os.cpu_count()} CPUs; device {settings.EMBEDDING_DEVICE}")
-    reset()
     embedding.encoder()  # the model loads once per process, as in a worker; not part of any timing
+    with scratch_database():
+        failed = measure(documents=SMOKE_DOCUMENTS if args.smoke else args.documents)
+    if args.smoke:
+        if failed:
+            sys.exit(f"{failed} documents failed to sync")
+        print("smoke: ok")
+
+
+def measure(*, documents: int) -> int:
+    """Print the four figures; returns the number of documents the initial sync failed on."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        for n in range(args.documents):
+        for n in range(documents):
             write_document(root, n)
         source = source_create(name="corpus", kind="folder", config={"path": str(root), "include": ["*"]})
 
         first, initial = sync(source)
         print(
-            f"1. initial sync: {args.documents} documents ({first.counts['added']} added, {first.counts['failed']} "
+            f"1. initial sync: {documents} documents ({first.counts['added']} added, {first.counts['failed']} "
             f"failed), {first.index_version.counts['chunks']} chunks, "
             f"{first.index_version.counts['embeddings_computed']} embeddings: {initial:.1f} s"
         )
@@ -160,8 +164,8 @@ def main() -> None:
             f"{IndexVersion.objects.count() - versions} new versions; message {again.message!r}"
         )
 
-        changed = max(1, args.documents // 100)
-        for n in range(0, args.documents, args.documents // changed):
+        changed = max(1, documents // 100)
+        for n in range(0, documents, documents // changed):
             write_document(root, n, edition=" (revised)")
         third, delta = sync(source)
         print(
@@ -169,8 +173,9 @@ def main() -> None:
             f"initial sync (target < 5%); {third.counts['updated']} updated, "
             f"{third.index_version.counts['embeddings_computed']} embeddings computed"
         )
-        revision_ids = list(third.index_version.entries.values_list("revision_id", flat=True))
+        revision_ids = list(version_revisions(third.index_version).values())
     throughput(revision_ids)
+    return first.counts["failed"]
 
 
 if __name__ == "__main__":

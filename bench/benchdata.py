@@ -1,0 +1,246 @@
+"""Bench data through the project's own services and models, so that no benchmark writes a table by hand.
+
+A benchmark imports this after :func:`benchsetup.django_setup`. Everything it makes
+goes through the same code paths as production data: sources through
+``source_create``, versions through ``index_version_build_for_source``, grants,
+groups and access lists through ``acl.services``. Documents, revisions, chunks and
+embeddings are bulk-created models (no service makes them without parsing and the
+model), and chunks with their stored vectors are written by one function,
+:func:`stored_chunks_add`: the only place here that has to follow a change of the
+chunk or embedding schema.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from django.apps import apps
+from django.db import connection
+
+from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline
+from index_versions.services.building import index_version_build_for_source
+from index_versions.services.storage import vector_index_ensure
+from sources.models import Document, DocumentRevision, Source
+from sources.services.crud import source_create
+
+# Stored vectors live under this model name: the search reads a version's chunks by its
+# pipeline's model, and no real model ever writes it.
+STORED_VECTORS_MODEL = "bench-stored-vectors"
+
+
+@contextmanager
+def scratch_database() -> Iterator[None]:
+    """A database made by the migrations for this run and dropped at its end.
+
+    Nothing is truncated by table name, so a new or renamed table cannot leave a
+    benchmark on stale data; the server is the benchmark's own (``RAG_DATA_DIR``).
+    """
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def stored_vectors_pipeline(*, dimensions: int = 384) -> Pipeline:
+    """A pipeline whose chunks all come with stored vectors: building a version never needs the model.
+
+    Its chunker has no settings: every revision of a version built with it must
+    already have chunks (:func:`stored_chunks_add`), or the build fails loudly.
+    """
+    pipeline, _ = Pipeline.objects.get_or_create(
+        key=f"{STORED_VECTORS_MODEL}-{dimensions}",
+        defaults={
+            "chunker": {"name": "stored-vectors"},
+            "embedding_model": STORED_VECTORS_MODEL,
+            "dimensions": dimensions,
+        },
+    )
+    return pipeline
+
+
+def source_add(name: str) -> Source:
+    """A folder source through the service that validates it; it is never synced, so any folder does."""
+    return source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(Path(__file__).resolve().parent)})
+
+
+def documents_add(source: Source, count: int, *, start: int = 0) -> list[DocumentRevision]:
+    """``count`` documents of ``source``, numbered from ``start``, with one revision each.
+
+    Every text is distinct, so the version's duplicate detection groups nothing and
+    search collapses no hits. Each revision has its ``document`` attached.
+    """
+    texts = [f"Synthetic document {n} of source {source.name}." for n in range(start, start + count)]
+    hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    documents = Document.objects.bulk_create(
+        [
+            Document(
+                source=source,
+                external_id=f"doc-{n}",
+                title=f"{source.name} {n}",
+                uri=f"bench:{source.pk}/{n}",
+                content_hash=content_hash,
+            )
+            for n, content_hash in zip(range(start, start + count), hashes, strict=True)
+        ],
+        batch_size=5000,
+    )
+    return DocumentRevision.objects.bulk_create(
+        [
+            DocumentRevision(
+                document=document, content_hash=content_hash, title=document.title, uri=document.uri, content=text
+            )
+            for document, text, content_hash in zip(documents, texts, hashes, strict=True)
+        ],
+        batch_size=5000,
+    )
+
+
+def stored_chunks_add(*, pipeline: Pipeline, revisions: Sequence[DocumentRevision], vectors: np.ndarray) -> int:
+    """Chunks of ``revisions`` under ``pipeline``, each with its vector stored: no model time.
+
+    ``vectors`` has ``len(revisions) * k`` rows: chunk ``i`` of revision ``j`` gets
+    row ``j * k + i``. Vectors are stored as given (normalise them for cosine
+    search). The one function here that writes chunks and embeddings, in bulk
+    through the models; returns the number of chunks.
+    """
+    per_revision, remainder = divmod(len(vectors), len(revisions))
+    if remainder or not per_revision:
+        raise ValueError(f"{len(vectors)} vectors do not split evenly over {len(revisions)} revisions")
+    batch = max(1, 5000 // per_revision)  # revisions per round trip: bounded memory at any corpus size
+    for start in range(0, len(revisions), batch):
+        some = revisions[start : start + batch]
+        embeddings = Embedding.objects.bulk_create(
+            [
+                Embedding(
+                    model=pipeline.embedding_model,
+                    text_hash=f"stored-{revision.pk}-{ordinal}",
+                    dimensions=pipeline.dimensions,
+                    vector=vectors[(start + j) * per_revision + ordinal],
+                )
+                for j, revision in enumerate(some)
+                for ordinal in range(per_revision)
+            ],
+            batch_size=1000,
+        )
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    revision=revision,
+                    pipeline=pipeline,
+                    ordinal=ordinal,
+                    section="",
+                    context=revision.title,
+                    text=f"chunk {ordinal} of {revision.title}",
+                    embedding=embeddings[j * per_revision + ordinal],
+                )
+                for j, revision in enumerate(some)
+                for ordinal in range(per_revision)
+            ],
+            batch_size=1000,
+        )
+    return len(vectors)
+
+
+def chunks_forget(pipeline: Pipeline) -> None:
+    """Every chunk of ``pipeline`` and every embedding of its model deleted (through the ORM, cascades
+    included): the next ``revision_chunks_ensure`` chunks and embeds from scratch."""
+    Chunk.objects.filter(pipeline=pipeline).delete()
+    Embedding.objects.filter(model=pipeline.embedding_model).delete()
+
+
+def random_unit_vectors(count: int, dimensions: int, *, seed: int) -> np.ndarray:
+    """Gaussian coordinates, normalised: uniform on the sphere, no neighbourhood structure at all."""
+    vectors = np.random.default_rng(seed).standard_normal((count, dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+@contextmanager
+def vector_index_rebuilt_after(*, dimensions: int) -> Iterator[None]:
+    """Load vectors without a live HNSW index, then build it once with the production definition.
+
+    Inserting into the graph row by row is many times slower than one build after
+    the load. The index is dropped by what it is (an HNSW index on the embedding
+    table), not by name, and rebuilt by :func:`vector_index_ensure`.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
+            [Embedding._meta.db_table, f"%USING hnsw%WHERE (dimensions = {int(dimensions)})%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    vector_index_ensure(dimensions=dimensions)
+    statistics_settle()
+
+
+def statistics_settle() -> None:
+    """``VACUUM ANALYZE`` after a bulk load, so that neither autovacuum nor stale statistics shift a timing."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def version_build(
+    *, pipeline: Pipeline, revisions_by_source: dict[int, dict[int, int]], activate: bool = True
+) -> IndexVersion:
+    """A version holding ``{source id: {document id: revision id}}``, built one source at a time.
+
+    Every build goes through ``index_version_build_for_source``, which derives from
+    the active version: so each source's build but the last is activated, and a
+    build copies what came before it. Pass the smallest sources first; the
+    intermediate versions stay behind, retired (``index_versions_retain`` deletes them).
+    """
+    last = len(revisions_by_source) - 1
+    version = None
+    for n, (source_id, revisions) in enumerate(revisions_by_source.items()):
+        version = index_version_build_for_source(
+            source_id=source_id, revisions=revisions, pipeline=pipeline, activate=activate or n < last
+        )
+    if version is None:
+        raise ValueError("a version needs at least one source")
+    return version
+
+
+def version_storage_bytes() -> int:
+    """Bytes on disk (with indexes and TOAST) of what versions store: the revisions and every table of
+    the index_versions app, so that a new way of storing membership is counted without a change here."""
+    tables = [DocumentRevision._meta.db_table] + [
+        model._meta.db_table for model in apps.get_app_config("index_versions").get_models()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%s::text[]) t", [tables])
+        return int(cursor.fetchone()[0])
+
+
+def fake_beir_dataset(folder: Path, *, documents: int = 24, queries: int = 8) -> Path:
+    """A tiny BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/test.tsv``) for ``--smoke`` runs.
+
+    Abstract lengths vary from one sentence to past the model's window, so the
+    chunker cuts some of them; CI must not depend on the real SciFact copy.
+    """
+    topics = ["vaccines", "gene expression", "sleep", "statins", "microbiome", "tumour growth"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as corpus:
+        for n in range(documents):
+            topic = topics[n % len(topics)]
+            sentences = [
+                f"Study {n}.{s} measured the effect of {topic} in a cohort of {10 * (s + 1)} patients "
+                f"and found a change of {s % 7 + 1} percent against the controls."
+                for s in range(1 + (n * 7) % 19)
+            ]
+            corpus.write(json.dumps({"_id": str(n), "title": f"On {topic} ({n})", "text": " ".join(sentences)}) + "\n")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as questions:
+        for n in range(queries):
+            questions.write(json.dumps({"_id": f"q{n}", "text": f"Does {topics[n % len(topics)]} change outcomes?"}))
+            questions.write("\n")
+    (folder / "qrels").mkdir(exist_ok=True)
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{n}\t{n}\t1\n" for n in range(queries))
+    )
+    return folder
