@@ -68,13 +68,19 @@ def source_add(name: str) -> Source:
     return source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(Path(__file__).resolve().parent)})
 
 
-def documents_add(source: Source, count: int, *, start: int = 0) -> list[DocumentRevision]:
+def documents_add(
+    source: Source, count: int, *, start: int = 0, texts: Sequence[str] | None = None
+) -> list[DocumentRevision]:
     """``count`` documents of ``source``, numbered from ``start``, with one revision each.
 
-    Every text is distinct, so the version's duplicate detection groups nothing and
-    search collapses no hits. Each revision has its ``document`` attached.
+    Every default text is distinct, so the version's duplicate detection groups
+    nothing and search collapses no hits; ``texts`` gives them other contents.
+    Each revision has its ``document`` attached.
     """
-    texts = [f"Synthetic document {n} of source {source.name}." for n in range(start, start + count)]
+    if texts is None:
+        texts = [f"Synthetic document {n} of source {source.name}." for n in range(start, start + count)]
+    elif len(texts) != count:
+        raise ValueError(f"{len(texts)} texts for {count} documents")
     hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
     documents = Document.objects.bulk_create(
         [
@@ -100,13 +106,20 @@ def documents_add(source: Source, count: int, *, start: int = 0) -> list[Documen
     )
 
 
-def stored_chunks_add(*, pipeline: Pipeline, revisions: Sequence[DocumentRevision], vectors: np.ndarray) -> int:
+def stored_chunks_add(
+    *,
+    pipeline: Pipeline,
+    revisions: Sequence[DocumentRevision],
+    vectors: np.ndarray,
+    texts: Sequence[str] | None = None,
+) -> int:
     """Chunks of ``revisions`` under ``pipeline``, each with its vector stored: no model time.
 
     ``vectors`` has ``len(revisions) * k`` rows: chunk ``i`` of revision ``j`` gets
-    row ``j * k + i``. Vectors are stored as given (normalise them for cosine
-    search). The one function here that writes chunks and embeddings, in bulk
-    through the models; returns the number of chunks.
+    row ``j * k + i`` (and text ``texts[j * k + i]`` if given: what the keyword leg
+    indexes). Vectors are stored as given (normalise them for cosine search). The
+    one function here that writes chunks and embeddings, in bulk through the
+    models; returns the number of chunks.
     """
     per_revision, remainder = divmod(len(vectors), len(revisions))
     if remainder or not per_revision:
@@ -135,7 +148,9 @@ def stored_chunks_add(*, pipeline: Pipeline, revisions: Sequence[DocumentRevisio
                     ordinal=ordinal,
                     section="",
                     context=revision.title,
-                    text=f"chunk {ordinal} of {revision.title}",
+                    text=texts[(start + j) * per_revision + ordinal]
+                    if texts is not None
+                    else f"chunk {ordinal} of {revision.title}",
                     embedding=embeddings[j * per_revision + ordinal],
                 )
                 for j, revision in enumerate(some)
@@ -151,6 +166,28 @@ def chunks_forget(pipeline: Pipeline) -> None:
     included): the next ``revision_chunks_ensure`` chunks and embeds from scratch."""
     Chunk.objects.filter(pipeline=pipeline).delete()
     Embedding.objects.filter(model=pipeline.embedding_model).delete()
+
+
+def zipf_texts(count: int, *, seed: int, words: tuple[int, int] = (60, 120), vocabulary: int = 30_000) -> list[str]:
+    """Synthetic prose with the word-frequency distribution of real text (Zipf, exponent 1.1).
+
+    Words are pronounceable syllable strings, so the English text search stems them
+    like words; the same ``seed`` gives the same texts, and no two come out equal.
+    """
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ne", "ra", "tu", "vel", "dor", "sin", "po", "tra", "gen", "bi", "qua", "zel"]
+    lexicon = [
+        "".join(rng.choice(syllables, size=int(rng.integers(2, 5)))) + str(rank % 7) for rank in range(vocabulary)
+    ]
+    weights = 1.0 / np.arange(1, vocabulary + 1) ** 1.1
+    weights /= weights.sum()
+    lengths = rng.integers(words[0], words[1] + 1, size=count)
+    drawn = rng.choice(vocabulary, size=int(lengths.sum()), p=weights)
+    texts, at = [], 0
+    for n, length in enumerate(lengths):
+        texts.append(f"Record {n}. " + " ".join(lexicon[i] for i in drawn[at : at + length]) + ".")
+        at += length
+    return texts
 
 
 def random_unit_vectors(count: int, dimensions: int, *, seed: int) -> np.ndarray:

@@ -31,6 +31,9 @@ from sources.models import Source
 
 logger = logging.getLogger(__name__)
 
+# Above this many changed documents a version's counts are aggregated from its rows.
+_COUNT_FROM_SCRATCH_ABOVE = 20_000
+
 
 def _version_start(*, base: IndexVersion | None, pipeline: Pipeline, **fields) -> IndexVersion:
     return IndexVersion.objects.create(state=IndexVersion.State.BUILDING, pipeline=pipeline, parent=base, **fields)
@@ -47,9 +50,9 @@ def _version_ready(
 ) -> None:
     """Counts, fingerprints and duplicate groups from the base's and the changes; then the version is ready."""
     same_pipeline = base is not None and base.pipeline_id == version.pipeline_id and base.counts
-    if same_pipeline or base is None:
+    if (same_pipeline or base is None) and len(changes) <= _COUNT_FROM_SCRATCH_ABOVE:
         counts = figures.counts_adjusted(version=version, base=base, changes=changes)
-    else:
+    else:  # another pipeline, or a bulk load: one aggregate over the rows beats per-revision lookups
         counts = figures.counts_computed(version=version)
     version.counts = {
         **counts,
