@@ -43,6 +43,7 @@ from benchdata import (  # noqa: E402
     documents_add,
     fake_beir_dataset,
     random_unit_vectors,
+    scifact_mixture,
     scratch_database,
     source_add,
     statistics_settle,
@@ -169,36 +170,10 @@ def run(
 
 def scifact_vectors(dataset: Path, *, chunks: int, seed: int, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Chunk vectors mixed from real abstract embeddings, and the real query embeddings."""
-    import json
-
-    from index_versions.embedding import embed_texts
-
-    if not (dataset / "corpus.jsonl").exists():
-        sys.exit(f"no BEIR dataset at {dataset}; pass --dataset DIR or --vectors random")
     started = time.perf_counter()
-    with open(dataset / "corpus.jsonl") as corpus:
-        abstracts = [f"{row['title']}. {row['text']}" for row in map(json.loads, corpus)]
-    with open(dataset / "queries.jsonl") as queries:
-        questions = [row["text"] for row in map(json.loads, queries)]
-    # Embedding 5,000 abstracts takes minutes on two cores: keep them between runs.
-    cache = cache_dir / f"scifact-{len(abstracts)}-{len(questions)}-minilm.npz"
-    if cache.exists():
-        cached = np.load(cache)
-        base, query_pool = cached["base"], cached["queries"]
-    else:
-        base = np.asarray(embed_texts(abstracts), dtype=np.float32)
-        query_pool = np.asarray(embed_texts(questions), dtype=np.float32)
-        np.savez(cache, base=base, queries=query_pool)
-    print(
-        f"embedded {len(abstracts)} abstracts and {len(questions)} queries in {time.perf_counter() - started:.0f}s",
-        flush=True,
-    )
-    rng = np.random.default_rng(seed)
-    first, second = rng.integers(len(base), size=chunks), rng.integers(len(base), size=chunks)
-    share = rng.uniform(0.5, 1.0, size=(chunks, 1)).astype(np.float32)
-    vectors = share * base[first] + (1 - share) * base[second]
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors, query_pool
+    mixture = scifact_mixture(dataset, chunks=chunks, seed=seed, cache_dir=cache_dir)
+    print(f"SciFact mixture of {chunks} chunks ready in {time.perf_counter() - started:.0f}s", flush=True)
+    return mixture.vectors, mixture.query_vectors
 
 
 def source_sizes(documents: int) -> list[int]:

@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,52 @@ def fake_beir_dataset(folder: Path, *, documents: int = 24, queries: int = 8) ->
         "query-id\tcorpus-id\tscore\n" + "".join(f"q{n}\t{n}\t1\n" for n in range(queries))
     )
     return folder
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Chunks with the geometry of real text: each mixes two SciFact abstracts (vector and sentences)."""
+
+    vectors: np.ndarray  # one unit vector a chunk
+    texts: list[str]  # one text a chunk: sentences of the same two abstracts
+    query_vectors: np.ndarray
+    query_texts: list[str]
+
+
+def scifact_mixture(dataset: Path, *, chunks: int, seed: int, cache_dir: Path) -> Mixture:
+    """``chunks`` chunks mixed from the all-MiniLM-L6-v2 embeddings and sentences of a BEIR corpus (read in place).
+
+    The abstracts and queries are embedded once and kept in ``cache_dir`` (minutes on
+    two cores); nothing of the dataset is copied into the project.
+    """
+    from index_versions.embedding import embed_texts
+
+    if not (dataset / "corpus.jsonl").exists():
+        raise SystemExit(f"no BEIR dataset at {dataset}; pass --dataset DIR")
+    with open(dataset / "corpus.jsonl") as corpus:
+        abstracts = [(row["title"], row["text"]) for row in map(json.loads, corpus)]
+    with open(dataset / "queries.jsonl") as queries:
+        questions = [row["text"] for row in map(json.loads, queries)]
+    cache = cache_dir / f"scifact-{len(abstracts)}-{len(questions)}-minilm.npz"
+    if cache.exists():
+        cached = np.load(cache)
+        base, query_vectors = cached["base"], cached["queries"]
+    else:
+        base = np.asarray(embed_texts([f"{title}. {text}" for title, text in abstracts]), dtype=np.float32)
+        query_vectors = np.asarray(embed_texts(questions), dtype=np.float32)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, base=base, queries=query_vectors)
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(len(base), size=chunks), rng.integers(len(base), size=chunks)
+    share = rng.uniform(0.5, 1.0, size=(chunks, 1)).astype(np.float32)
+    vectors = share * base[first] + (1 - share) * base[second]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sentences = [[s.strip() for s in text.split(". ") if s.strip()] or [title] for title, text in abstracts]
+    texts = []
+    # Two sentences of each abstract, from random places: chunks rarely repeat one another's text (and so
+    # are rarely collapsed as copies), and the record number makes every text distinct.
+    for n, (a, b, pick) in enumerate(zip(first, second, rng.integers(0, 1 << 30, size=(chunks, 2)), strict=True)):
+        own, other = sentences[a], sentences[b]
+        mine, theirs = pick[0] % len(own), pick[1] % len(other)
+        texts.append(". ".join([*own[mine : mine + 2], *other[theirs : theirs + 2], f"Record {n}"]) + ".")
+    return Mixture(vectors=vectors, texts=texts, query_vectors=query_vectors, query_texts=questions)
