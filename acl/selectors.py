@@ -28,6 +28,16 @@ def _may_read_anything(user) -> bool:
     return user is not None and user.is_authenticated and user.is_active
 
 
+def staff_may(user, *permissions: str) -> bool:
+    """``user`` is active staff holding every one of ``permissions`` (a superuser holds them all).
+
+    What staff may manage; never what they may read in search, which no permission changes.
+    """
+    return bool(
+        user is not None and user.is_authenticated and user.is_active and user.is_staff and user.has_perms(permissions)
+    )
+
+
 def principal_group_ids(*, user) -> QuerySet:
     """Ids of the groups ``user`` is in; every active user is in the everyone group (``ACL_EVERYONE_GROUP``)."""
     if not _may_read_anything(user):
@@ -137,16 +147,16 @@ class VisibleTo(Expression):
 
 
 def grant_list(*, user) -> QuerySet[SourceGrant]:
-    """Staff see every grant; anyone else the grants that apply to them."""
+    """Staff with ``acl.view_sourcegrant`` see every grant; anyone else the grants that apply to them."""
     grants = SourceGrant.objects.select_related("source", "user", "group")
-    if user.is_staff:
+    if staff_may(user, "acl.view_sourcegrant"):
         return grants
     return grants.filter(Q(user_id=user.pk) | Q(group_id__in=principal_group_ids(user=user)))
 
 
 def group_list(*, user) -> QuerySet[Group]:
-    """Staff see every group; anyone else the groups they are in."""
-    if user.is_staff:
+    """Staff who may view or change groups see every group; anyone else the groups they are in."""
+    if staff_may(user, "auth.view_group") or staff_may(user, "auth.change_group"):
         return Group.objects.order_by("name")
     return Group.objects.filter(pk__in=principal_group_ids(user=user)).order_by("name")
 

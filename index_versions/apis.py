@@ -25,6 +25,7 @@ from sources.serializers import DocumentListFilterSerializer, DocumentOutputSeri
 
 class IndexVersionListApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "index_versions.add_indexversion"}
     serializer_class = IndexVersionOutputSerializer
 
     def get_queryset(self):
@@ -57,6 +58,7 @@ class IndexVersionDetailApi(APIView):
 
 class IndexVersionActivateApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.activate_indexversion"}
 
     @extend_schema(request=None, responses=IndexVersionOutputSerializer, summary="Make this version the active one")
     def post(self, request, version_id):
@@ -67,6 +69,7 @@ class IndexVersionActivateApi(APIView):
 
 class IndexVersionPinApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.change_indexversion"}
 
     @extend_schema(request=PinInputSerializer, responses=IndexVersionOutputSerializer, summary="Pin (or unpin)")
     def post(self, request, version_id):
@@ -94,6 +97,7 @@ class IndexVersionDiffApi(APIView):
 
 class SourceRevertApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.activate_indexversion"}
 
     @extend_schema(
         request=RevertInputSerializer,
@@ -136,6 +140,7 @@ class DocumentDetailApi(APIView):
 
 class DocumentPurgeApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.purge_document"}
 
     @extend_schema(
         request=None,

@@ -125,7 +125,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ragplatform.errors.api_exception_handler",
+    # ragplatform.errors' JSON errors, with refusals (403s, refused paths and URLs...) written to the audit trail.
+    "EXCEPTION_HANDLER": "acl.refusals.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Per API key and per user (the effective one, on-behalf-of included); 429 with Retry-After.

@@ -23,6 +23,7 @@ from sources.services import crud, schedules, uploads
 
 class SourceListCreateApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "sources.add_source"}
     serializer_class = SourceOutputSerializer
 
     def get_queryset(self):
@@ -43,6 +44,7 @@ class SourceListCreateApi(GenericAPIView):
 
 class SourceDetailApi(APIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"PATCH": "sources.change_source", "DELETE": "sources.delete_source"}
 
     def _source(self, request, source_id):
         # A source the caller may not see is "not found", never "forbidden".
@@ -70,6 +72,7 @@ class SourceUploadListApi(GenericAPIView):
     """The files of an ``upload`` source: list them, or upload (multipart, field ``file``, repeatable)."""
 
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "sources.view_source", "POST": "sources.change_source"}
     # Multipart only here; every other endpoint of the API takes JSON.
     parser_classes = [MultiPartParser]
     serializer_class = UploadedFileOutputSerializer
@@ -108,6 +111,7 @@ class SourceUploadListApi(GenericAPIView):
 
 class SourceUploadDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"DELETE": "sources.change_source"}
 
     @extend_schema(responses={204: None}, summary="Remove an uploaded file (gone from the index at the next sync)")
     def delete(self, request, source_id, name):
@@ -119,6 +123,7 @@ class SourceUploadDetailApi(APIView):
 
 class SourcePauseApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.change_source"}
 
     @extend_schema(
         request=SourcePauseInputSerializer, responses=SourceOutputSerializer, summary="Pause scheduled syncs"
@@ -135,6 +140,7 @@ class SourcePauseApi(APIView):
 
 class SourceResumeApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.change_source"}
 
     @extend_schema(
         request=None, responses=SourceOutputSerializer, summary="Resume scheduled syncs paused by a rollback"

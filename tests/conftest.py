@@ -20,6 +20,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from acl.models import SourceGrant
+from acl.services import role_groups_ensure
 from ingest.runner import sync_job_run
 from sources.models import Source, SyncJob
 from sources.services.crud import source_create
@@ -33,8 +34,10 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def make_user(db):
-    def make(username, *, groups=(), is_staff=False):
-        user = User.objects.create_user(username=username, password="pw-" + username, is_staff=is_staff)
+    def make(username, *, groups=(), is_staff=False, is_superuser=False):
+        user = User.objects.create_user(
+            username=username, password="pw-" + username, is_staff=is_staff, is_superuser=is_superuser
+        )
         for name in groups:
             user.groups.add(Group.objects.get_or_create(name=name)[0])
         return user
@@ -54,7 +57,16 @@ def bob(make_user):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user("staff", is_staff=True)
+    """Staff in the three ready-made roles (operator, access admin, auditor): every staff operation but the
+    superuser's own (the audit purge)."""
+    user = make_user("staff", is_staff=True)
+    user.groups.add(*role_groups_ensure().values())
+    return user
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
