@@ -9,7 +9,7 @@ check. The audit purge is for superusers only.
 import json
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.urls import get_resolver
 
 from acl.models import ApiKey, AuditEvent, ServiceAccount, SourceGrant
@@ -20,6 +20,7 @@ from ragplatform.permissions import IsStaff, ReadAnyWriteStaff, required_permiss
 from sources.models import Document, Source, SyncJob, UploadedFile
 from sources.services.crud import source_create
 from sources.services.uploads import uploaded_file_put
+from tests.security.conftest import permissions_named
 
 ALL_ROLE_PERMISSIONS = sorted({permission for permissions in ROLE_PERMISSIONS.values() for permission in permissions})
 UPLOAD = ('--b\r\nContent-Disposition: form-data; name="file"; filename="b.md"\r\n\r\n# B\r\n--b--\r\n', "b")
@@ -104,26 +105,6 @@ def send(client, method, path, body, world):
     return client.generic(method, path, json.dumps(body), content_type="application/json")
 
 
-def _permissions(*names):
-    found = []
-    for name in names:
-        app_label, codename = name.split(".")
-        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return found
-
-
-@pytest.fixture
-def staff_holding(make_user):
-    """``staff_holding(permissions)``: a staff user (not superuser) holding exactly those permissions."""
-
-    def make(permissions, username="clerk"):
-        user = make_user(username, is_staff=True)
-        user.user_permissions.set(_permissions(*permissions))
-        return user
-
-    return make
-
-
 def _state():
     return (
         sorted(Source.objects.values_list("pk", "name", "enabled", "sync_paused_at")),
@@ -170,7 +151,7 @@ def test_the_permission_opens_its_operation(world, api, staff_holding, method, p
 
 def test_non_staff_holding_a_permission_is_still_refused(world, api, make_user):
     user = make_user("contractor")
-    user.user_permissions.set(_permissions("acl.add_sourcegrant"))
+    user.user_permissions.set(permissions_named("acl.add_sourcegrant"))
     response = api(user).post("/api/v1/grants", {"source": world["wiki"], "user": user.pk}, format="json")
     assert response.status_code == 403
     assert not SourceGrant.objects.filter(user=user).exists()
