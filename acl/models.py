@@ -140,6 +140,7 @@ class AuditEvent(models.Model):
         PURGE = "audit.purge", "Audit purged"
         ACCESS_DENIED = "access.denied", "Access denied (403)"
         REQUEST_REFUSED = "request.refused", "Request refused by a security check"
+        LOGIN_LOCKOUT = "auth.lockout", "Logins locked out after repeated failures"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

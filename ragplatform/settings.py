@@ -92,6 +92,14 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password logins (the token endpoint and the console) go through the login throttle (acl.login_throttle).
+AUTHENTICATION_BACKENDS = ["acl.backends.LoginThrottledBackend"]
+# Failed logins within LOGIN_LOCKOUT_SECONDS that lock a username / a client address for LOGIN_LOCKOUT_SECONDS
+# (0: that limit is off). Behind a reverse proxy every client shares its address: see docs/security.md.
+LOGIN_FAILURES_PER_USERNAME = int(os.environ.get("LOGIN_FAILURES_PER_USERNAME", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "50"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -30,6 +31,12 @@ from sources.services.crud import source_create
 def fast_password_hashing(settings):
     """Users are created in most tests; PBKDF2 would spend most of the suite's time hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The shared cache (Redis) outlives a test: no test inherits another's login failures or rate counters."""
+    cache.clear()
 
 
 @pytest.fixture
