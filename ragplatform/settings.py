@@ -196,6 +196,9 @@ HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
 # instead of walking the HNSW graph (see docs/search.md).
 SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))
 HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
+# The http connector crawls loopback, private, link-local and cloud metadata addresses only when true
+# (an intranet on private addresses); otherwise every connection it makes goes to a public address.
+SOURCE_HTTP_ALLOW_PRIVATE = env_bool("SOURCE_HTTP_ALLOW_PRIVATE", False)
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 # Documents parsed and embedded per sync task: no single task runs for hours.
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))

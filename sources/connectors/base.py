@@ -12,11 +12,16 @@ from datetime import datetime
 
 
 class ConfigError(Exception):
-    """A source's config is invalid; ``details`` maps field names to messages."""
+    """A source's config is invalid; ``details`` maps field names to messages.
 
-    def __init__(self, details: dict[str, str]):
+    ``code`` (an :class:`~ragplatform.exceptions.ErrorCode`) names a refusal of a security
+    check (a path or URL the server will not read); plain invalid configs leave it ``None``.
+    """
+
+    def __init__(self, details: dict[str, str], *, code: str | None = None):
         super().__init__("; ".join(f"{key}: {value}" for key, value in details.items()))
         self.details = details
+        self.code = code
 
 
 @dataclass(frozen=True)
