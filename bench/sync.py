@@ -33,8 +33,17 @@ from index_versions.models import Chunk, Embedding, IndexVersion  # noqa: E402
 from index_versions.services.pipelines import pipeline_for_sync  # noqa: E402
 from index_versions.services.storage import revision_chunks_ensure  # noqa: E402
 from ingest.runner import sync_job_run  # noqa: E402
+from ragplatform import runtime  # noqa: E402
 from sources.models import Source, SyncJob  # noqa: E402
 from sources.services.crud import source_create  # noqa: E402
+
+
+def sources_folder() -> Path:
+    """Under RAG_DATA_DIR/sources, one of the default SOURCE_ALLOWED_PATHS: folder sources may read there."""
+    folder = runtime.data_dir() / "sources"
+    folder.mkdir(exist_ok=True)
+    return folder
+
 
 TOPICS = ["deploys", "on-call", "expenses", "security", "leave", "hiring", "billing", "networking"]
 
@@ -139,7 +148,7 @@ def main() -> None:
     print(f"data directory: {os.environ['RAG_DATA_DIR']}; {os.cpu_count()} CPUs; device {settings.EMBEDDING_DEVICE}")
     reset()
     embedding.encoder()  # the model loads once per process, as in a worker; not part of any timing
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
         root = Path(folder)
         for n in range(args.documents):
             write_document(root, n)

@@ -32,8 +32,17 @@ from index_versions.services.building import index_version_build_for_source, ind
 from index_versions.services.pipelines import pipeline_current  # noqa: E402
 from index_versions.services.storage import vector_index_ensure  # noqa: E402
 from ingest.runner import sync_job_run  # noqa: E402
+from ragplatform import runtime  # noqa: E402
 from sources.models import Document, DocumentRevision, Source, SyncJob  # noqa: E402
 from sources.services.crud import source_create  # noqa: E402
+
+
+def sources_folder() -> Path:
+    """Under RAG_DATA_DIR/sources, one of the default SOURCE_ALLOWED_PATHS: folder sources may read there."""
+    folder = runtime.data_dir() / "sources"
+    folder.mkdir(exist_ok=True)
+    return folder
+
 
 STORAGE_TABLES = [
     DocumentRevision._meta.db_table,
@@ -169,7 +178,7 @@ def sync(source: Source) -> SyncJob:
 
 def bench_storage_and_revert(documents: int = 1000) -> None:
     reset()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
         root = Path(folder)
         write_corpus(root, documents)
         source = source_create(name="corpus", kind="folder", config={"path": str(root)})

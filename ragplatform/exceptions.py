@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     GENERATOR_FAILED = "generator_failed"
     # Refusals of a security check (each is audited as request.refused, acl.refusals).
     URL_NOT_ALLOWED = "url_not_allowed"
+    PATH_NOT_ALLOWED = "path_not_allowed"
 
 
 class ApplicationError(Exception):

@@ -199,6 +199,15 @@ HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
 # The http connector crawls loopback, private, link-local and cloud metadata addresses only when true
 # (an intranet on private addresses); otherwise every connection it makes goes to a public address.
 SOURCE_HTTP_ALLOW_PRIVATE = env_bool("SOURCE_HTTP_ALLOW_PRIVATE", False)
+# Folder, git and tickets sources read only under these roots (colon-separated absolute paths, symlinks
+# resolved): by default the demo corpus and RAG_DATA_DIR/sources.
+SOURCE_ALLOWED_PATHS = [
+    root
+    for root in os.environ.get(
+        "SOURCE_ALLOWED_PATHS", f"{BASE_DIR / 'ragplatform' / 'demo' / 'corpus'}:{runtime.data_dir() / 'sources'}"
+    ).split(":")
+    if root.strip()
+]
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 # Documents parsed and embedded per sync task: no single task runs for hours.
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))

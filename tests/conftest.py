@@ -33,6 +33,16 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def allowed_paths(tmp_path_factory) -> list[str]:
+    """The default SOURCE_ALLOWED_PATHS plus pytest's temporary root, where the tests write their sources."""
+    return [*settings.SOURCE_ALLOWED_PATHS, str(tmp_path_factory.getbasetemp())]
+
+
+@pytest.fixture(autouse=True)
+def sources_under_tmp_path_allowed(settings, tmp_path_factory):
+    settings.SOURCE_ALLOWED_PATHS = allowed_paths(tmp_path_factory)
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """The shared cache (Redis) outlives a test: no test inherits another's login failures or rate counters."""
@@ -166,7 +176,7 @@ def _database_url(settings_dict: dict) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup):
+def celery_worker_process(django_db_setup, tmp_path_factory):
     """A real ``celery worker`` process on the test database and the real broker.
 
     Tests using it must be ``transaction=True`` so that the worker, on its own
@@ -179,6 +189,7 @@ def celery_worker_process(django_db_setup):
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "REDIS_URL": settings.CELERY_BROKER_URL,
+        "SOURCE_ALLOWED_PATHS": ":".join(allowed_paths(tmp_path_factory)),
         "PYTHONUNBUFFERED": "1",
     }
     log_path = Path(settings.BASE_DIR) / ".data" / "test-worker.log"

@@ -14,7 +14,14 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from sources.connectors.base import ConfigError, Connector, FetchedDocument, FetchFailure, require_object
+from sources.connectors.base import (
+    ConfigError,
+    Connector,
+    FetchedDocument,
+    FetchFailure,
+    allowed_path,
+    require_object,
+)
 from sources.metadata import metadata_clean
 from sources.parsers import ParseError, decode_text
 from sources.parsers.dispatch import TICKET
@@ -51,13 +58,14 @@ class TicketsConnector(Connector):
         path = config.get("path")
         if not isinstance(path, str) or not Path(path).is_absolute():
             raise ConfigError({"path": "the absolute path of a .jsonl or .csv export is required"})
-        if not Path(path).is_file():
+        resolved = allowed_path(path, key="path")
+        if not resolved.is_file():
             raise ConfigError({"path": f"{path} is not a readable file"})
         format_ = config.get("format", _FORMATS.get(Path(path).suffix.lower()))
         if format_ not in ("jsonl", "csv"):
             raise ConfigError({"format": "must be 'jsonl' or 'csv' (not inferable from the file name)"})
         return {
-            "path": str(Path(path).resolve()),
+            "path": str(resolved),
             "format": format_,
             "id_field": _field_name(config, "id_field", required=True, default="id"),
             "title_field": _field_name(config, "title_field", required=True, default="title"),
@@ -69,7 +77,7 @@ class TicketsConnector(Connector):
         }
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        path = Path(config["path"])
+        path = allowed_path(config["path"], key="path")
         try:
             text = decode_text(path.read_bytes())
         except (OSError, ParseError) as exc:

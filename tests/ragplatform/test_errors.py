@@ -152,8 +152,12 @@ BAD_INPUT = [
         id="source-create-relative-path",
     ),
     pytest.param(
-        Call("POST", "/api/v1/sources", lambda w: folder(w, path="/nonexistent/rag-test"), code="invalid_config"),
+        Call("POST", "/api/v1/sources", lambda w: folder(w, path=f"{w['dir']}/nonexistent"), code="invalid_config"),
         id="source-create-nonexistent-directory",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/sources", lambda w: folder(w, path="/etc"), code="path_not_allowed"),
+        id="source-create-path-outside-the-allowed-roots",
     ),
     pytest.param(
         Call("POST", "/api/v1/sources", lambda w: folder(w, path=w["file"]), code="invalid_config"),
@@ -196,7 +200,12 @@ BAD_INPUT = [
         id="source-patch-relative-path",
     ),
     pytest.param(
-        Call("PATCH", "/api/v1/sources/{wiki}", {"config": {"path": "/nonexistent/rag-test"}}, code="invalid_config"),
+        Call(
+            "PATCH",
+            "/api/v1/sources/{wiki}",
+            lambda w: {"config": {"path": f"{w['dir']}/nonexistent"}},
+            code="invalid_config",
+        ),
         id="source-patch-nonexistent-directory",
     ),
     pytest.param(
