@@ -64,19 +64,31 @@ def visible_source_ids(*, user) -> QuerySet:
 def _principal_names(user) -> Sql:
     """The array of names that identify ``user`` in a source's access list.
 
-    The username and the email (lowercased), bare and as ``user:…``, and every group
-    name, bare and as ``group:…`` (see :func:`acl.services.principal_normalise`).
-    An empty email yields ``''`` and ``'user:'``, which no stored principal equals.
+    Typed: ``user:`` with the username and with the email (lowercased), ``group:`` with
+    each group name. Bare: the username, the email and each group name, except those that
+    themselves begin with ``user:`` or ``group:``. A stored principal with such a prefix is
+    typed (:func:`acl.services.principal_normalise`) and matches only its kind, so members
+    of a group named ``user:alice`` never pass for alice, nor a user named ``group:eng``
+    for the group eng. An empty email yields ``''`` and ``'user:'``, which no stored
+    principal equals.
     """
     User = get_user_model()
+    users, groups_table = User._meta.db_table, Group._meta.db_table
     groups = orm_fragment(principal_group_ids(user=user), prefix="acl_group")
     return compose(
         f"""ARRAY(
-            SELECT unnest(ARRAY[u.username, 'user:' || u.username, lower(u.email), 'user:' || lower(u.email)])
-            FROM {User._meta.db_table} u WHERE u.id = %(acl_user)s
+            SELECT bare.name FROM (
+                SELECT unnest(ARRAY[u.username, lower(u.email)]) AS name
+                FROM {users} u WHERE u.id = %(acl_user)s
+                UNION ALL
+                SELECT g.name FROM {groups_table} g WHERE g.id IN ({{groups}})
+            ) bare
+            WHERE lower(bare.name) NOT LIKE 'user:%%' AND lower(bare.name) NOT LIKE 'group:%%'
             UNION ALL
-            SELECT unnest(ARRAY[g.name, 'group:' || g.name])
-            FROM {Group._meta.db_table} g WHERE g.id IN ({{groups}})
+            SELECT unnest(ARRAY['user:' || u.username, 'user:' || lower(u.email)])
+            FROM {users} u WHERE u.id = %(acl_user)s
+            UNION ALL
+            SELECT 'group:' || g.name FROM {groups_table} g WHERE g.id IN ({{groups}})
         )::varchar[]""",
         {"acl_user": user.pk},
         groups=groups,

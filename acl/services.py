@@ -183,9 +183,10 @@ def role_groups_ensure() -> dict[str, Group]:
 def principal_normalise(name: str) -> str:
     """How a principal from a source's access list is stored and matched.
 
-    ``user:NAME`` and ``group:NAME`` pin the kind; a bare name matches a username,
-    an email or a group name. Emails compare case-insensitively, usernames and
-    group names exactly (``Alice`` is not ``alice``). Returns ``""`` for nothing.
+    ``user:NAME`` and ``group:NAME`` pin the kind and match only a user (by username or
+    email) or only a group; a bare name matches a username, an email or a group name.
+    Emails compare case-insensitively, usernames and group names exactly (``Alice`` is
+    not ``alice``). Returns ``""`` for nothing.
     """
     name = name.strip()
     kind, sep, rest = name.partition(":")

@@ -208,6 +208,9 @@ SOURCE_ALLOWED_PATHS = [
     ).split(":")
     if root.strip()
 ]
+# A ticket whose access field is empty (missing, null, "", []): "hidden" (nobody may read it) or "source"
+# (the source grant alone decides). Only for tickets sources with an access_field.
+SOURCE_TICKETS_EMPTY_ACCESS = os.environ.get("SOURCE_TICKETS_EMPTY_ACCESS", "hidden")
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 # Documents parsed and embedded per sync task: no single task runs for hours.
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))

@@ -145,12 +145,28 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+class EmptyAccess:
+    """What an empty access field (missing, null, "", [] or only separators) means: ``SOURCE_TICKETS_EMPTY_ACCESS``."""
+
+    HIDDEN = "hidden"  # nobody may read the ticket (the default, and any unknown value)
+    SOURCE = "source"  # it has no list: whoever the source is granted to may read it
+
+
 def _principals(value) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return None  # no list in the record: the source grant alone decides
-    if isinstance(value, list):
-        return tuple(str(name) for name in value)
-    return tuple(name.strip() for name in str(value).replace(";", ",").split(",") if name.strip())
+    """The record's access list: names from a list or a comma/semicolon-separated string.
+
+    Every spelling of "empty" means one thing, as ``SOURCE_TICKETS_EMPTY_ACCESS`` says:
+    ``()`` (nobody) or ``None`` (no list, the source grant alone decides).
+    """
+    if value is None:
+        names = ()
+    elif isinstance(value, list):
+        names = tuple(str(name).strip() for name in value if name is not None and str(name).strip())
+    else:
+        names = tuple(name.strip() for name in str(value).replace(";", ",").split(",") if name.strip())
+    if names:
+        return names
+    return None if settings.SOURCE_TICKETS_EMPTY_ACCESS == EmptyAccess.SOURCE else ()
 
 
 def _datetime(value):
