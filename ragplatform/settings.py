@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from ragplatform import runtime
 
@@ -27,8 +28,29 @@ def env_list(name: str, default: str = "") -> list[str]:
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback key only serves the embedded development runtime; production sets SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-development-key-set-SECRET_KEY-in-production")
+# Known to everyone who has read this file: never a key to run with outside DEBUG.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105
+
+
+def _secret_key() -> str:
+    """SECRET_KEY; unset, the embedded runtime's generated key (development, no DATABASE_URL), or the
+    development key with DEBUG. Anything else refuses to start rather than sign sessions with a known key."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if not key and not os.environ.get("DATABASE_URL"):
+        key = runtime.development_secret_key()
+    if not key and DEBUG:
+        key = DEVELOPMENT_SECRET_KEY
+    if not DEBUG and key in ("", DEVELOPMENT_SECRET_KEY):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is unset or the published development key while DEBUG is off: set SECRET_KEY to a long "
+            'random value (python -c "import secrets; print(secrets.token_urlsafe(50))"), or DEBUG=true to develop.'
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
+# Processes this one starts (the quickstart's web, worker and beat, test workers) sign with the same key.
+os.environ.setdefault("SECRET_KEY", SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
