@@ -19,6 +19,7 @@ from sources.serializers import (
     UploadInputSerializer,
 )
 from sources.services import crud, schedules, uploads
+from sources.upload_handlers import DocumentSizeLimitHandler
 
 
 class SourceListCreateApi(GenericAPIView):
@@ -77,6 +78,12 @@ class SourceUploadListApi(GenericAPIView):
     parser_classes = [MultiPartParser]
     serializer_class = UploadedFileOutputSerializer
 
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body (a session's CSRF check reads the form): each file's size is
+        # checked as it streams in, not after it has been spooled and read into memory.
+        request.upload_handlers.insert(0, DocumentSizeLimitHandler(request))
+        return super().initialize_request(request, *args, **kwargs)
+
     def _source(self, request, source_id):
         return get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
 
@@ -95,17 +102,12 @@ class SourceUploadListApi(GenericAPIView):
         source = self._source(request, source_id)
         serializer = UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stored = [
-            uploads.uploaded_file_put(
-                source=source,
-                name=upload.name,
-                content=upload.read(),
-                media_type=upload.content_type or "",
-                uploaded_by=request.user,
-                metadata=serializer.validated_data.get("metadata"),
-            )[0]
-            for upload in serializer.validated_data["file"]
-        ]
+        stored = uploads.uploaded_files_put(
+            source=source,
+            files=[(f.name, f.read(), f.content_type or "") for f in serializer.validated_data["file"]],
+            uploaded_by=request.user,
+            metadata=serializer.validated_data.get("metadata"),
+        )
         return Response(UploadedFileOutputSerializer(stored, many=True).data, status=status.HTTP_201_CREATED)
 
 
