@@ -157,7 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ragplatform.errors' JSON errors, with refusals (403s, refused paths and URLs...) written to the audit trail.
     "EXCEPTION_HANDLER": "acl.refusals.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "ragplatform.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Per API key and per user (the effective one, on-behalf-of included); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -169,6 +169,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("THROTTLE_RATE_USER", "3000/min"),
     },
 }
+# The largest ?limit= any list answers (a larger one gets this many, with a `next` link).
+API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "500"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG platform API",
     "DESCRIPTION": "Access-controlled retrieval over versioned indexes.",
