@@ -20,7 +20,12 @@ from ragplatform.exceptions import ApplicationError, ErrorCode
 logger = logging.getLogger(__name__)
 
 # Domain error codes whose refusal is audited as ``request.refused`` (403s always are, as ``access.denied``).
-AUDITED_REFUSALS = {ErrorCode.URL_NOT_ALLOWED, ErrorCode.PATH_NOT_ALLOWED, ErrorCode.TOO_LARGE}
+AUDITED_REFUSALS = {
+    ErrorCode.URL_NOT_ALLOWED,
+    ErrorCode.PATH_NOT_ALLOWED,
+    ErrorCode.TOO_LARGE,
+    ErrorCode.GENERATOR_NOT_ALLOWED,
+}
 
 
 def api_exception_handler(exc, context):

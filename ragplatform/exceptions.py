@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     # Refusals of a security check (each is audited as request.refused, acl.refusals).
     URL_NOT_ALLOWED = "url_not_allowed"
     PATH_NOT_ALLOWED = "path_not_allowed"
+    GENERATOR_NOT_ALLOWED = "generator_not_allowed"
 
 
 class ApplicationError(Exception):

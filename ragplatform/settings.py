@@ -297,6 +297,8 @@ SEARCH_RECENCY_HALF_LIFE_DAYS = float(os.environ.get("SEARCH_RECENCY_HALF_LIFE_D
 SEARCH_RECENCY_WEIGHT = float(os.environ.get("SEARCH_RECENCY_WEIGHT", "1.0"))
 # Answers (retrieval.generators): "extractive" (no LLM) or "openai" (any OpenAI-compatible server).
 ANSWER_GENERATOR = os.environ.get("ANSWER_GENERATOR", "extractive")
+# Generators a request may name with "generator" (comma-separated); the configured one is always allowed.
+ANSWER_GENERATORS_ALLOWED = env_list("ANSWER_GENERATORS_ALLOWED", ANSWER_GENERATOR)
 ANSWER_MIN_SIMILARITY = float(os.environ.get("ANSWER_MIN_SIMILARITY", "0.35"))  # below: "nothing relevant found"
 ANSWER_MAX_SENTENCES = int(os.environ.get("ANSWER_MAX_SENTENCES", "3"))
 ANSWER_CONTEXT_TOKENS = int(os.environ.get("ANSWER_CONTEXT_TOKENS", "3000"))  # retrieved text in an LLM prompt

@@ -154,11 +154,27 @@ def openai(*, query: str, hits: list[SearchHit], model: str | None) -> Answer:
 GENERATORS = {"extractive": extractive, "openai": openai}
 
 
+def generators_allowed() -> list[str]:
+    """What a request may name: ``ANSWER_GENERATORS_ALLOWED``, and always the configured ``ANSWER_GENERATOR``."""
+    return sorted({settings.ANSWER_GENERATOR, *settings.ANSWER_GENERATORS_ALLOWED} & set(GENERATORS))
+
+
 def generator_get(name: str):
-    try:
-        return GENERATORS[name]
-    except KeyError:
+    """The generator ``name``, if this deployment lets requests use it.
+
+    Which server sees the documents of an answer (an LLM, or none) is the operator's
+    choice, not the asker's: a known generator that is not allowed is refused too.
+    """
+    if name not in GENERATORS:
         raise InvalidInput(
-            f"Unknown generator {name!r}; choose one of {', '.join(sorted(GENERATORS))}.",
+            f"Unknown generator {name!r}; choose one of {', '.join(generators_allowed())}.",
             details={"generator": ["unknown generator"]},
-        ) from None
+        )
+    if name not in generators_allowed():
+        raise InvalidInput(
+            f"The {name} generator is not allowed here; choose one of {', '.join(generators_allowed())} "
+            "(ANSWER_GENERATORS_ALLOWED).",
+            code=ErrorCode.GENERATOR_NOT_ALLOWED,
+            details={"generator": ["not allowed"]},
+        )
+    return GENERATORS[name]
