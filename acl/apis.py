@@ -22,13 +22,14 @@ from acl.serializers import (
     ServiceAccountInputSerializer,
     ServiceAccountOutputSerializer,
 )
-from ragplatform.permissions import IsStaff, ReadAnyWriteStaff
+from ragplatform.permissions import IsStaff, IsSuperuser, ReadAnyWriteStaff
 
 # --- grants -------------------------------------------------------------------------------
 
 
 class GrantListCreateApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "acl.add_sourcegrant"}
     serializer_class = GrantOutputSerializer
 
     def get_queryset(self):
@@ -51,6 +52,7 @@ class GrantListCreateApi(GenericAPIView):
 
 class GrantDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"DELETE": "acl.delete_sourcegrant"}
 
     @extend_schema(responses={204: None})
     def delete(self, request, grant_id):
@@ -64,6 +66,7 @@ class GrantDetailApi(APIView):
 
 class GroupListCreateApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "auth.add_group"}
     serializer_class = GroupOutputSerializer
 
     def get_queryset(self):
@@ -84,6 +87,7 @@ class GroupListCreateApi(GenericAPIView):
 
 class GroupMemberListCreateApi(GenericAPIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "auth.change_group", "POST": "auth.change_group"}
     serializer_class = MemberOutputSerializer
 
     def _group(self):
@@ -106,6 +110,7 @@ class GroupMemberListCreateApi(GenericAPIView):
 
 class GroupMemberDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"DELETE": "auth.change_group"}
 
     @extend_schema(responses={204: None})
     def delete(self, request, group_id, user_id):
@@ -120,6 +125,7 @@ class GroupMemberDetailApi(APIView):
 
 class ServiceAccountListCreateApi(GenericAPIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "acl.view_serviceaccount", "POST": "acl.add_serviceaccount"}
     serializer_class = ServiceAccountOutputSerializer
 
     def get_queryset(self):
@@ -148,6 +154,7 @@ def _api_key(account_id, key_id):
 
 class ApiKeyListCreateApi(GenericAPIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "acl.view_serviceaccount", "POST": "acl.change_serviceaccount"}
     serializer_class = ApiKeyOutputSerializer
 
     @extend_schema(responses=ApiKeyOutputSerializer(many=True), summary="Keys of a service account (prefixes only)")
@@ -164,6 +171,7 @@ class ApiKeyListCreateApi(GenericAPIView):
 
 class ApiKeyDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"DELETE": "acl.change_serviceaccount"}
 
     @extend_schema(responses={204: None}, summary="Revoke a key: the next request with it is refused")
     def delete(self, request, account_id, key_id):
@@ -173,6 +181,7 @@ class ApiKeyDetailApi(APIView):
 
 class ApiKeyRotateApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "acl.change_serviceaccount"}
 
     @extend_schema(request=None, responses={201: ApiKeyCreatedSerializer}, summary="Revoke a key and issue another")
     def post(self, request, account_id, key_id):
@@ -191,6 +200,7 @@ def _created(key, raw_key: str) -> dict:
 
 class AuditEventListApi(GenericAPIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "acl.view_auditevent"}
     serializer_class = AuditEventOutputSerializer
 
     def get_queryset(self):
@@ -213,7 +223,9 @@ class AuditEventListApi(GenericAPIView):
 
 
 class AuditPurgeApi(APIView):
-    permission_classes = [IsStaff]
+    """Superusers only, and the purge itself is audited: no delegated role can cut the trail."""
+
+    permission_classes = [IsSuperuser]
 
     @extend_schema(
         request=AuditPurgeInputSerializer,

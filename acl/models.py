@@ -20,6 +20,8 @@ class SourceGrant(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The console's "search as user" page checks it: it shows what another user's search returns.
+        permissions = [("search_as_user", "Can search as another user")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
@@ -136,6 +138,9 @@ class AuditEvent(models.Model):
         SCHEDULE_RESUME = "source.schedule_resume", "Scheduled syncs resumed"
         DOCUMENT_PURGE = "document.purge", "Document purged from every version"
         PURGE = "audit.purge", "Audit purged"
+        ACCESS_DENIED = "access.denied", "Access denied (403)"
+        REQUEST_REFUSED = "request.refused", "Request refused by a security check"
+        LOGIN_LOCKOUT = "auth.lockout", "Logins locked out after repeated failures"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

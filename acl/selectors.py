@@ -28,6 +28,16 @@ def _may_read_anything(user) -> bool:
     return user is not None and user.is_authenticated and user.is_active
 
 
+def staff_may(user, *permissions: str) -> bool:
+    """``user`` is active staff holding every one of ``permissions`` (a superuser holds them all).
+
+    What staff may manage; never what they may read in search, which no permission changes.
+    """
+    return bool(
+        user is not None and user.is_authenticated and user.is_active and user.is_staff and user.has_perms(permissions)
+    )
+
+
 def principal_group_ids(*, user) -> QuerySet:
     """Ids of the groups ``user`` is in; every active user is in the everyone group (``ACL_EVERYONE_GROUP``)."""
     if not _may_read_anything(user):
@@ -54,19 +64,31 @@ def visible_source_ids(*, user) -> QuerySet:
 def _principal_names(user) -> Sql:
     """The array of names that identify ``user`` in a source's access list.
 
-    The username and the email (lowercased), bare and as ``user:…``, and every group
-    name, bare and as ``group:…`` (see :func:`acl.services.principal_normalise`).
-    An empty email yields ``''`` and ``'user:'``, which no stored principal equals.
+    Typed: ``user:`` with the username and with the email (lowercased), ``group:`` with
+    each group name. Bare: the username, the email and each group name, except those that
+    themselves begin with ``user:`` or ``group:``. A stored principal with such a prefix is
+    typed (:func:`acl.services.principal_normalise`) and matches only its kind, so members
+    of a group named ``user:alice`` never pass for alice, nor a user named ``group:eng``
+    for the group eng. An empty email yields ``''`` and ``'user:'``, which no stored
+    principal equals.
     """
     User = get_user_model()
+    users, groups_table = User._meta.db_table, Group._meta.db_table
     groups = orm_fragment(principal_group_ids(user=user), prefix="acl_group")
     return compose(
         f"""ARRAY(
-            SELECT unnest(ARRAY[u.username, 'user:' || u.username, lower(u.email), 'user:' || lower(u.email)])
-            FROM {User._meta.db_table} u WHERE u.id = %(acl_user)s
+            SELECT bare.name FROM (
+                SELECT unnest(ARRAY[u.username, lower(u.email)]) AS name
+                FROM {users} u WHERE u.id = %(acl_user)s
+                UNION ALL
+                SELECT g.name FROM {groups_table} g WHERE g.id IN ({{groups}})
+            ) bare
+            WHERE lower(bare.name) NOT LIKE 'user:%%' AND lower(bare.name) NOT LIKE 'group:%%'
             UNION ALL
-            SELECT unnest(ARRAY[g.name, 'group:' || g.name])
-            FROM {Group._meta.db_table} g WHERE g.id IN ({{groups}})
+            SELECT unnest(ARRAY['user:' || u.username, 'user:' || lower(u.email)])
+            FROM {users} u WHERE u.id = %(acl_user)s
+            UNION ALL
+            SELECT 'group:' || g.name FROM {groups_table} g WHERE g.id IN ({{groups}})
         )::varchar[]""",
         {"acl_user": user.pk},
         groups=groups,
@@ -150,16 +172,16 @@ class VisibleTo(Expression):
 
 
 def grant_list(*, user) -> QuerySet[SourceGrant]:
-    """Staff see every grant; anyone else the grants that apply to them."""
+    """Staff with ``acl.view_sourcegrant`` see every grant; anyone else the grants that apply to them."""
     grants = SourceGrant.objects.select_related("source", "user", "group")
-    if user.is_staff:
+    if staff_may(user, "acl.view_sourcegrant"):
         return grants
     return grants.filter(Q(user_id=user.pk) | Q(group_id__in=principal_group_ids(user=user)))
 
 
 def group_list(*, user) -> QuerySet[Group]:
-    """Staff see every group; anyone else the groups they are in."""
-    if user.is_staff:
+    """Staff who may view or change groups see every group; anyone else the groups they are in."""
+    if staff_may(user, "auth.view_group") or staff_may(user, "auth.change_group"):
         return Group.objects.order_by("name")
     return Group.objects.filter(pk__in=principal_group_ids(user=user)).order_by("name")
 

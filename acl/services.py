@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from acl.keys import KEY_PREFIX_BYTES, api_key_hash
 from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
+from acl.roles import ROLE_PERMISSIONS
 from ragplatform.exceptions import Conflict, ErrorCode, InvalidInput
 
 # --- audit ----------------------------------------------------------------------------------
@@ -157,15 +158,35 @@ def group_member_remove(*, group: Group, user, actor=None) -> None:
     )
 
 
+@transaction.atomic
+def role_groups_ensure() -> dict[str, Group]:
+    """The ready-made staff groups (:data:`acl.roles.ROLE_PERMISSIONS`), created or reset to exactly their permissions.
+
+    The data migration creates them; this restores them where they are gone (a flushed
+    test database) or were edited by hand.
+    """
+    groups = {}
+    for name, permissions in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = [
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in (permission.split(".") for permission in permissions)
+        ]
+        group.permissions.set(wanted)
+        groups[name] = group
+    return groups
+
+
 # --- document access lists ------------------------------------------------------------------
 
 
 def principal_normalise(name: str) -> str:
     """How a principal from a source's access list is stored and matched.
 
-    ``user:NAME`` and ``group:NAME`` pin the kind; a bare name matches a username,
-    an email or a group name. Emails compare case-insensitively, usernames and
-    group names exactly (``Alice`` is not ``alice``). Returns ``""`` for nothing.
+    ``user:NAME`` and ``group:NAME`` pin the kind and match only a user (by username or
+    email) or only a group; a bare name matches a username, an email or a group name.
+    Emails compare case-insensitively, usernames and group names exactly (``Alice`` is
+    not ``alice``). Returns ``""`` for nothing.
     """
     name = name.strip()
     kind, sep, rest = name.partition(":")

@@ -24,6 +24,7 @@ from django.db import connection
 from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline
 from index_versions.services.building import index_version_build_for_source
 from index_versions.services.storage import vector_index_ensure
+from ragplatform import runtime
 from sources.models import Document, DocumentRevision, Source
 from sources.services.crud import source_create
 
@@ -64,9 +65,16 @@ def stored_vectors_pipeline(*, dimensions: int = 384) -> Pipeline:
     return pipeline
 
 
+def sources_folder() -> Path:
+    """``RAG_DATA_DIR/sources``, one of the default ``SOURCE_ALLOWED_PATHS``: folder sources may read there."""
+    folder = runtime.data_dir() / "sources"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def source_add(name: str) -> Source:
-    """A folder source through the service that validates it; it is never synced, so any folder does."""
-    return source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(Path(__file__).resolve().parent)})
+    """A folder source through the service that validates it; it is never synced, so an empty folder does."""
+    return source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(sources_folder())})
 
 
 def documents_add(

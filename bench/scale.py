@@ -30,6 +30,7 @@ from benchdata import (  # noqa: E402
     random_unit_vectors,
     scratch_database,
     source_add,
+    sources_folder,
     statistics_settle,
     stored_chunks_add,
     zipf_texts,
@@ -175,7 +176,7 @@ def main() -> None:
     started_at = datetime.now(UTC)
     load = os.getloadavg()
     rows = []
-    with scratch_database(), tempfile.TemporaryDirectory() as folder:
+    with scratch_database(), tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
         pipeline = pipeline_current()
         small = _small_source(Path(folder) / "small")
         _sync(small)

@@ -27,7 +27,7 @@ from benchsetup import django_setup
 
 django_setup(data_dir="bench-sync")
 
-from benchdata import chunks_forget, scratch_database  # noqa: E402
+from benchdata import chunks_forget, scratch_database, sources_folder  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from index_versions import embedding  # noqa: E402
@@ -143,7 +143,7 @@ def main() -> None:
 
 def measure(*, documents: int) -> int:
     """Print the four figures; returns the number of documents the initial sync failed on."""
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
         root = Path(folder)
         for n in range(documents):
             write_document(root, n)

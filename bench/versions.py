@@ -29,6 +29,7 @@ from benchdata import (  # noqa: E402
     random_unit_vectors,
     scratch_database,
     source_add,
+    sources_folder,
     stored_chunks_add,
     stored_vectors_pipeline,
     vector_index_rebuilt_after,
@@ -115,7 +116,7 @@ def sync(source: Source) -> SyncJob:
 
 
 def bench_storage_and_revert(documents: int = 1000) -> None:
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
         root = Path(folder)
         write_corpus(root, documents)
         source = source_create(name="corpus", kind="folder", config={"path": str(root)})

@@ -1,5 +1,7 @@
 """REST endpoints of index versions (list, activate, pin, diff, rebuild, revert) and of the documents they hold."""
 
+import copy
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -7,6 +9,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from acl.selectors import staff_may
 from index_versions import selectors
 from index_versions.serializers import (
     DiffOutputSerializer,
@@ -23,8 +26,28 @@ from sources.selectors import source_list
 from sources.serializers import DocumentListFilterSerializer, DocumentOutputSerializer, DocumentPurgeOutputSerializer
 
 
+def _sees_version_internals(user) -> bool:
+    """Notes and counts describe every source, hidden ones included: staff who may view versions only."""
+    return staff_may(user, "index_versions.view_indexversion")
+
+
+def _version_output(request, versions, *, many: bool = False):
+    context = {"internals": _sees_version_internals(request.user)}
+    return IndexVersionOutputSerializer(versions, many=many, context=context).data
+
+
+def _diff_reader(user):
+    """Who the diff is read as: ``index_version_diff`` shows staff every document, so staff who may not view
+    versions are read as the ordinary users they then are (an unsaved copy, like an on-behalf-of user)."""
+    if user.is_staff and not _sees_version_internals(user):
+        user = copy.copy(user)
+        user.is_staff = False
+    return user
+
+
 class IndexVersionListApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "index_versions.add_indexversion"}
     serializer_class = IndexVersionOutputSerializer
 
     def get_queryset(self):
@@ -33,7 +56,7 @@ class IndexVersionListApi(GenericAPIView):
     @extend_schema(responses=IndexVersionOutputSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(IndexVersionOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(_version_output(request, page, many=True))
 
     @extend_schema(
         request=RebuildInputSerializer,
@@ -45,28 +68,30 @@ class IndexVersionListApi(GenericAPIView):
         serializer.is_valid(raise_exception=True)
         pipeline = pipelines.pipeline_derive(**serializer.validated_data)
         version = building.index_version_rebuild(pipeline=pipeline, actor=request.user)
-        return Response(IndexVersionOutputSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+        return Response(_version_output(request, version), status=status.HTTP_202_ACCEPTED)
 
 
 class IndexVersionDetailApi(APIView):
     @extend_schema(responses=IndexVersionOutputSerializer)
     def get(self, request, version_id):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
-        return Response(IndexVersionOutputSerializer(version).data)
+        return Response(_version_output(request, version))
 
 
 class IndexVersionActivateApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.activate_indexversion"}
 
     @extend_schema(request=None, responses=IndexVersionOutputSerializer, summary="Make this version the active one")
     def post(self, request, version_id):
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         version = activation.index_version_activate(version=version, actor=request.user, reason="api")
-        return Response(IndexVersionOutputSerializer(version).data)
+        return Response(_version_output(request, version))
 
 
 class IndexVersionPinApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.change_indexversion"}
 
     @extend_schema(request=PinInputSerializer, responses=IndexVersionOutputSerializer, summary="Pin (or unpin)")
     def post(self, request, version_id):
@@ -74,7 +99,7 @@ class IndexVersionPinApi(APIView):
         serializer = PinInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = activation.index_version_pin(version=version, actor=request.user, **serializer.validated_data)
-        return Response(IndexVersionOutputSerializer(version).data)
+        return Response(_version_output(request, version))
 
 
 class IndexVersionDiffApi(APIView):
@@ -88,12 +113,13 @@ class IndexVersionDiffApi(APIView):
         query.is_valid(raise_exception=True)
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         against = get_object_or_404(selectors.index_version_list(), pk=query.validated_data["against"])
-        diff = selectors.index_version_diff(version=version, against=against, user=request.user)
+        diff = selectors.index_version_diff(version=version, against=against, user=_diff_reader(request.user))
         return Response(DiffOutputSerializer(diff).data)
 
 
 class SourceRevertApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "index_versions.activate_indexversion"}
 
     @extend_schema(
         request=RevertInputSerializer,
@@ -106,7 +132,7 @@ class SourceRevertApi(APIView):
         serializer.is_valid(raise_exception=True)
         version = get_object_or_404(selectors.index_version_list(), pk=serializer.validated_data["version"])
         new_version = building.index_version_revert_source(source=source, version=version, actor=request.user)
-        return Response(IndexVersionOutputSerializer(new_version).data, status=status.HTTP_201_CREATED)
+        return Response(_version_output(request, new_version), status=status.HTTP_201_CREATED)
 
 
 class DocumentListApi(GenericAPIView):
@@ -136,6 +162,7 @@ class DocumentDetailApi(APIView):
 
 class DocumentPurgeApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.purge_document"}
 
     @extend_schema(
         request=None,

@@ -91,6 +91,7 @@ class IndexVersion(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("activate_indexversion", "Can activate, roll back and revert index versions")]
         constraints = [
             models.UniqueConstraint(fields=["state"], condition=Q(state="active"), name="one_active_index_version"),
         ]

@@ -10,6 +10,15 @@ class PipelineOutputSerializer(serializers.ModelSerializer):
 
 
 class IndexVersionOutputSerializer(serializers.ModelSerializer):
+    """A version; its ``note`` and ``counts`` only with ``context={"internals": True}`` (staff who may view versions).
+
+    A note names a source ("sync #5 of HR-reorg"), and the counts tell whether some text
+    was embedded before anywhere (``embeddings_computed`` 0: it exists in a document the
+    reader may not see), so anyone else gets the same keys with a blank note and null counts.
+    """
+
+    COUNT_KEYS = ("documents", "chunks", "embeddings_computed", "embeddings_reused", "bytes")
+
     pipeline = PipelineOutputSerializer()
 
     class Meta:
@@ -28,6 +37,14 @@ class IndexVersionOutputSerializer(serializers.ModelSerializer):
             "trigger",
             "trigger_source",
         ]
+
+    def to_representation(self, version):
+        data = super().to_representation(version)
+        if not self.context.get("internals", False):
+            data["note"] = ""
+            data["counts"] = dict.fromkeys(self.COUNT_KEYS)
+            data["trigger_source"] = None  # which source changed names a source the caller may not read
+        return data
 
 
 class PinInputSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from sources.serializers import SyncJobOutputSerializer
 
 class SourceSyncApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.sync_source"}
 
     @extend_schema(
         request=None,
@@ -28,6 +29,7 @@ class SourceSyncApi(APIView):
 
 class SyncJobDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "sources.view_syncjob"}
 
     @extend_schema(responses=SyncJobOutputSerializer)
     def get(self, request, job_id):
@@ -37,6 +39,7 @@ class SyncJobDetailApi(APIView):
 
 class SyncJobCancelApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.sync_source"}
 
     @extend_schema(
         request=None,

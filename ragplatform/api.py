@@ -3,13 +3,14 @@
 from django.conf import settings
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from acl.login_throttle import client_address, login_lock_check
 from index_versions.selectors import index_version_active
 from ragplatform.celery import app
 from ragplatform.warmup import models_ready, models_state
@@ -22,9 +23,20 @@ class TokenObtainApi(APIView):
     @extend_schema(
         request=AuthTokenSerializer,
         responses=inline_serializer("TokenOutput", {"token": serializers.CharField()}),
-        summary="Exchange a username and password for an API token",
+        summary="Exchange a username and password for an API token (429 with Retry-After while locked out)",
     )
     def post(self, request):
+        # Refused before the password is even checked: while locked, the right one fails too.
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if isinstance(username, str):
+            lock = login_lock_check(username=username, address=client_address(request))
+            if lock is not None:
+                raise exceptions.Throttled(
+                    wait=lock.retry_after,
+                    detail=f"Too many failed logins for this {lock.scope}; logins are refused for a while.",
+                    code="login_locked",
+                )
+        # The password check (acl.backends.LoginThrottledBackend) counts the failure.
         serializer = AuthTokenSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])

@@ -73,7 +73,7 @@ def api_exception_handler(exc, context):
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
-        details = {}
+        details = dict(getattr(exc, "details", None) or {})  # e.g. the permissions a 403 lacks
         message = str(exc.detail)
     response.data = error_body(code, message, details)
     return response

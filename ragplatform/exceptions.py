@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     RECENCY_UNAVAILABLE = "recency_unavailable"
     GENERATOR_UNAVAILABLE = "generator_unavailable"
     GENERATOR_FAILED = "generator_failed"
+    # Refusals of a security check (each is audited as request.refused, acl.refusals).
+    URL_NOT_ALLOWED = "url_not_allowed"
+    PATH_NOT_ALLOWED = "path_not_allowed"
+    GENERATOR_NOT_ALLOWED = "generator_not_allowed"
 
 
 class ApplicationError(Exception):

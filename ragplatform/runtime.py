@@ -12,6 +12,7 @@ pgvector >= 0.8 and ``REDIS_URL`` at any Redis.
 
 import fcntl
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -125,6 +126,21 @@ def embedded_redis_url() -> str:
                 time.sleep(0.05)
             _started_here.add("redis")
     return f"redis+socket://{socket_path}"
+
+
+def development_secret_key() -> str:
+    """The embedded runtime's own ``SECRET_KEY``: random, generated once, kept in the data directory (0600).
+
+    So ``make run`` and the tests need no key set, sessions survive a restart, and no
+    two checkouts share a key; a production deployment (``DATABASE_URL``) sets its own.
+    """
+    path = data_dir() / "secret_key"
+    with _runtime_lock():
+        if not path.exists():
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as key_file:
+                key_file.write(secrets.token_urlsafe(50))
+        return path.read_text().strip()
 
 
 def database_url() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from ragplatform import runtime
 
@@ -27,8 +28,29 @@ def env_list(name: str, default: str = "") -> list[str]:
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-# The fallback key only serves the embedded development runtime; production sets SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-development-key-set-SECRET_KEY-in-production")
+# Known to everyone who has read this file: never a key to run with outside DEBUG.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105
+
+
+def _secret_key() -> str:
+    """SECRET_KEY; unset, the embedded runtime's generated key (development, no DATABASE_URL), or the
+    development key with DEBUG. Anything else refuses to start rather than sign sessions with a known key."""
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if not key and not os.environ.get("DATABASE_URL"):
+        key = runtime.development_secret_key()
+    if not key and DEBUG:
+        key = DEVELOPMENT_SECRET_KEY
+    if not DEBUG and key in ("", DEVELOPMENT_SECRET_KEY):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is unset or the published development key while DEBUG is off: set SECRET_KEY to a long "
+            'random value (python -c "import secrets; print(secrets.token_urlsafe(50))"), or DEBUG=true to develop.'
+        )
+    return key
+
+
+SECRET_KEY = _secret_key()
+# Processes this one starts (the quickstart's web, worker and beat, test workers) sign with the same key.
+os.environ.setdefault("SECRET_KEY", SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -92,6 +114,14 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password logins (the token endpoint and the console) go through the login throttle (acl.login_throttle).
+AUTHENTICATION_BACKENDS = ["acl.backends.LoginThrottledBackend"]
+# Failed logins within LOGIN_LOCKOUT_SECONDS that lock a username / a client address for LOGIN_LOCKOUT_SECONDS
+# (0: that limit is off). Behind a reverse proxy every client shares its address: see docs/security.md.
+LOGIN_FAILURES_PER_USERNAME = int(os.environ.get("LOGIN_FAILURES_PER_USERNAME", "5"))
+LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "50"))
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -125,8 +155,9 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ragplatform.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # ragplatform.errors' JSON errors, with refusals (403s, refused paths and URLs...) written to the audit trail.
+    "EXCEPTION_HANDLER": "acl.refusals.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "ragplatform.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Per API key and per user (the effective one, on-behalf-of included); 429 with Retry-After.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -138,6 +169,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("THROTTLE_RATE_USER", "3000/min"),
     },
 }
+# The largest ?limit= any list answers (a larger one gets this many, with a `next` link).
+API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "500"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG platform API",
     "DESCRIPTION": "Access-controlled retrieval over versioned indexes.",
@@ -191,6 +224,21 @@ HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
 # instead of walking the HNSW graph (see docs/search.md).
 SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))
 HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
+# The http connector crawls loopback, private, link-local and cloud metadata addresses only when true
+# (an intranet on private addresses); otherwise every connection it makes goes to a public address.
+SOURCE_HTTP_ALLOW_PRIVATE = env_bool("SOURCE_HTTP_ALLOW_PRIVATE", False)
+# Folder, git and tickets sources read only under these roots (colon-separated absolute paths, symlinks
+# resolved): by default the demo corpus and RAG_DATA_DIR/sources.
+SOURCE_ALLOWED_PATHS = [
+    root
+    for root in os.environ.get(
+        "SOURCE_ALLOWED_PATHS", f"{BASE_DIR / 'ragplatform' / 'demo' / 'corpus'}:{runtime.data_dir() / 'sources'}"
+    ).split(":")
+    if root.strip()
+]
+# A ticket whose access field is empty (missing, null, "", []): "hidden" (nobody may read it) or "source"
+# (the source grant alone decides). Only for tickets sources with an access_field.
+SOURCE_TICKETS_EMPTY_ACCESS = os.environ.get("SOURCE_TICKETS_EMPTY_ACCESS", "hidden")
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
 # Documents parsed and embedded per sync task: no single task runs for hours.
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
@@ -253,6 +301,8 @@ SEARCH_RECENCY_HALF_LIFE_DAYS = float(os.environ.get("SEARCH_RECENCY_HALF_LIFE_D
 SEARCH_RECENCY_WEIGHT = float(os.environ.get("SEARCH_RECENCY_WEIGHT", "1.0"))
 # Answers (retrieval.generators): "extractive" (no LLM) or "openai" (any OpenAI-compatible server).
 ANSWER_GENERATOR = os.environ.get("ANSWER_GENERATOR", "extractive")
+# Generators a request may name with "generator" (comma-separated); the configured one is always allowed.
+ANSWER_GENERATORS_ALLOWED = env_list("ANSWER_GENERATORS_ALLOWED", ANSWER_GENERATOR)
 ANSWER_MIN_SIMILARITY = float(os.environ.get("ANSWER_MIN_SIMILARITY", "0.35"))  # below: "nothing relevant found"
 ANSWER_MAX_SENTENCES = int(os.environ.get("ANSWER_MAX_SENTENCES", "3"))
 ANSWER_CONTEXT_TOKENS = int(os.environ.get("ANSWER_CONTEXT_TOKENS", "3000"))  # retrieved text in an LLM prompt

@@ -79,6 +79,8 @@ class FeedbackApi(APIView):
 
 class FeedbackExportApi(APIView):
     permission_classes = [IsStaff]
+    # The export quotes searches and answers from the audit trail.
+    staff_permissions = {"GET": ("acl.view_auditevent", "retrieval.view_feedback")}
 
     @extend_schema(
         parameters=[FeedbackExportInputSerializer],
@@ -100,6 +102,7 @@ class StaleDuplicatesApi(GenericAPIView):
     """Staff: an operator report, so titles and URIs of every copy are shown (no ACL)."""
 
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "index_versions.view_indexversion"}
     serializer_class = StaleDuplicateGroupSerializer
 
     @extend_schema(
@@ -124,6 +127,7 @@ class IndexVersionEvaluationsApi(GenericAPIView):
     """Staff: the version's scores on the evaluation gate's set (newest first); POST scores it now."""
 
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "index_versions.view_indexversion", "POST": "index_versions.change_indexversion"}
     serializer_class = VersionEvaluationOutputSerializer
 
     def get_queryset(self):

@@ -19,10 +19,12 @@ from sources.serializers import (
     UploadInputSerializer,
 )
 from sources.services import crud, schedules, uploads
+from sources.upload_handlers import DocumentSizeLimitHandler
 
 
 class SourceListCreateApi(GenericAPIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"POST": "sources.add_source"}
     serializer_class = SourceOutputSerializer
 
     def get_queryset(self):
@@ -43,6 +45,7 @@ class SourceListCreateApi(GenericAPIView):
 
 class SourceDetailApi(APIView):
     permission_classes = [ReadAnyWriteStaff]
+    staff_permissions = {"PATCH": "sources.change_source", "DELETE": "sources.delete_source"}
 
     def _source(self, request, source_id):
         # A source the caller may not see is "not found", never "forbidden".
@@ -70,9 +73,16 @@ class SourceUploadListApi(GenericAPIView):
     """The files of an ``upload`` source: list them, or upload (multipart, field ``file``, repeatable)."""
 
     permission_classes = [IsStaff]
+    staff_permissions = {"GET": "sources.view_source", "POST": "sources.change_source"}
     # Multipart only here; every other endpoint of the API takes JSON.
     parser_classes = [MultiPartParser]
     serializer_class = UploadedFileOutputSerializer
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body (a session's CSRF check reads the form): each file's size is
+        # checked as it streams in, not after it has been spooled and read into memory.
+        request.upload_handlers.insert(0, DocumentSizeLimitHandler(request))
+        return super().initialize_request(request, *args, **kwargs)
 
     def _source(self, request, source_id):
         return get_object_or_404(selectors.source_list(user=request.user), pk=source_id)
@@ -92,22 +102,18 @@ class SourceUploadListApi(GenericAPIView):
         source = self._source(request, source_id)
         serializer = UploadInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stored = [
-            uploads.uploaded_file_put(
-                source=source,
-                name=upload.name,
-                content=upload.read(),
-                media_type=upload.content_type or "",
-                uploaded_by=request.user,
-                metadata=serializer.validated_data.get("metadata"),
-            )[0]
-            for upload in serializer.validated_data["file"]
-        ]
+        stored = uploads.uploaded_files_put(
+            source=source,
+            files=[(f.name, f.read(), f.content_type or "") for f in serializer.validated_data["file"]],
+            uploaded_by=request.user,
+            metadata=serializer.validated_data.get("metadata"),
+        )
         return Response(UploadedFileOutputSerializer(stored, many=True).data, status=status.HTTP_201_CREATED)
 
 
 class SourceUploadDetailApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"DELETE": "sources.change_source"}
 
     @extend_schema(responses={204: None}, summary="Remove an uploaded file (gone from the index at the next sync)")
     def delete(self, request, source_id, name):
@@ -119,6 +125,7 @@ class SourceUploadDetailApi(APIView):
 
 class SourcePauseApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.change_source"}
 
     @extend_schema(
         request=SourcePauseInputSerializer, responses=SourceOutputSerializer, summary="Pause scheduled syncs"
@@ -135,6 +142,7 @@ class SourcePauseApi(APIView):
 
 class SourceResumeApi(APIView):
     permission_classes = [IsStaff]
+    staff_permissions = {"POST": "sources.change_source"}
 
     @extend_schema(
         request=None, responses=SourceOutputSerializer, summary="Resume scheduled syncs paused by a rollback"

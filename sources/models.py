@@ -30,6 +30,7 @@ class Source(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("sync_source", "Can sync sources and cancel their syncs")]
 
     def __str__(self):
         return self.name
@@ -62,6 +63,7 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["source_id", "external_id"]
+        permissions = [("purge_document", "Can purge documents from every index version")]
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="document_unique_external_id"),
         ]

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Value
 
-from acl.selectors import visible_source_ids
+from acl.selectors import staff_may, visible_source_ids
 from sources.models import Source, SyncJob, UploadedFile
 
 
 def source_list(*, user) -> QuerySet[Source]:
-    """Staff manage every source; anyone else sees the sources they may read."""
-    if user.is_staff:
+    """Staff with ``sources.view_source`` manage every source; anyone else sees the sources they may read."""
+    if staff_may(user, "sources.view_source"):
         return Source.objects.all()
     return Source.objects.filter(pk__in=visible_source_ids(user=user))
 

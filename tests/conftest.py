@@ -18,10 +18,12 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from acl.models import SourceGrant
+from acl.services import role_groups_ensure
 from ingest.runner import sync_job_run
 from sources.models import Source, SyncJob
 from sources.services.crud import source_create
@@ -41,10 +43,28 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def allowed_paths(tmp_path_factory) -> list[str]:
+    """The default SOURCE_ALLOWED_PATHS plus pytest's temporary root, where the tests write their sources."""
+    return [*settings.SOURCE_ALLOWED_PATHS, str(tmp_path_factory.getbasetemp())]
+
+
+@pytest.fixture(autouse=True)
+def sources_under_tmp_path_allowed(settings, tmp_path_factory):
+    settings.SOURCE_ALLOWED_PATHS = allowed_paths(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The shared cache (Redis) outlives a test: no test inherits another's login failures or rate counters."""
+    cache.clear()
+
+
 @pytest.fixture
 def make_user(db):
-    def make(username, *, groups=(), is_staff=False):
-        user = User.objects.create_user(username=username, password="pw-" + username, is_staff=is_staff)
+    def make(username, *, groups=(), is_staff=False, is_superuser=False):
+        user = User.objects.create_user(
+            username=username, password="pw-" + username, is_staff=is_staff, is_superuser=is_superuser
+        )
         for name in groups:
             user.groups.add(Group.objects.get_or_create(name=name)[0])
         return user
@@ -64,7 +84,16 @@ def bob(make_user):
 
 @pytest.fixture
 def staff(make_user):
-    return make_user("staff", is_staff=True)
+    """Staff in the three ready-made roles (operator, access admin, auditor): every staff operation but the
+    superuser's own (the audit purge)."""
+    user = make_user("staff", is_staff=True)
+    user.groups.add(*role_groups_ensure().values())
+    return user
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
@@ -157,7 +186,7 @@ def _database_url(settings_dict: dict) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup):
+def celery_worker_process(django_db_setup, tmp_path_factory):
     """A real ``celery worker`` process on the test database and the real broker.
 
     Tests using it must be ``transaction=True`` so that the worker, on its own
@@ -170,6 +199,7 @@ def celery_worker_process(django_db_setup):
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "REDIS_URL": settings.CELERY_BROKER_URL,
+        "SOURCE_ALLOWED_PATHS": ":".join(allowed_paths(tmp_path_factory)),
         "PYTHONUNBUFFERED": "1",
     }
     log_path = Path(settings.BASE_DIR) / ".data" / "test-worker.log"

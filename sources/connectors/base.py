@@ -6,17 +6,28 @@ new or changed (see :mod:`sources.parsers`), so an unchanged document costs a
 hash and nothing more.
 """
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from ragplatform.exceptions import ErrorCode
 
 
 class ConfigError(Exception):
-    """A source's config is invalid; ``details`` maps field names to messages."""
+    """A source's config is invalid; ``details`` maps field names to messages.
 
-    def __init__(self, details: dict[str, str]):
+    ``code`` (an :class:`~ragplatform.exceptions.ErrorCode`) names a refusal of a security
+    check (a path or URL the server will not read); plain invalid configs leave it ``None``.
+    """
+
+    def __init__(self, details: dict[str, str], *, code: str | None = None):
         super().__init__("; ".join(f"{key}: {value}" for key, value in details.items()))
         self.details = details
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,29 @@ def matches(relative: str, *, include: list[str], exclude: list[str]) -> bool:
     import fnmatch
 
     return any(fnmatch.fnmatch(relative, p) for p in include) and not any(fnmatch.fnmatch(relative, p) for p in exclude)
+
+
+def allowed_roots() -> list[Path]:
+    """The folders file-based sources may read under (``SOURCE_ALLOWED_PATHS``), symlinks resolved."""
+    return [Path(os.path.realpath(root)) for root in settings.SOURCE_ALLOWED_PATHS if os.path.isabs(root)]
+
+
+def allowed_path(value: str, *, key: str) -> Path:
+    """``value`` resolved (``realpath``: symlinks followed) if it lies under an allowed root; else a refusal.
+
+    Checked before anything else about the path, so that a refusal says nothing about
+    what exists outside the roots. Connectors check again at every fetch: a symlink on
+    the way may have been repointed since the source was saved.
+    """
+    resolved = Path(os.path.realpath(value))
+    roots = allowed_roots()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        named = ", ".join(map(str, roots)) or "(none)"
+        raise ConfigError(
+            {key: f"{value} is outside the allowed paths: {named} (SOURCE_ALLOWED_PATHS)"},
+            code=ErrorCode.PATH_NOT_ALLOWED,
+        )
+    return resolved
 
 
 def positive_int(config: dict, key: str, default: int, *, maximum: int) -> int:

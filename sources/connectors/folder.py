@@ -12,6 +12,7 @@ from sources.connectors.base import (
     Connector,
     FetchedDocument,
     FetchFailure,
+    allowed_path,
     glob_list,
     matches,
     require_object,
@@ -31,19 +32,19 @@ class FolderConnector(Connector):
         path = config.get("path")
         if not isinstance(path, str) or not path.strip():
             raise ConfigError({"path": "an absolute directory path is required"})
-        root = Path(path)
-        if not root.is_absolute():
+        if not Path(path).is_absolute():
             raise ConfigError({"path": "must be an absolute path"})
+        root = allowed_path(path, key="path")
         if not root.is_dir():
             raise ConfigError({"path": f"{path} is not a readable directory"})
         return {
-            "path": str(root.resolve()),
+            "path": str(root),
             "include": glob_list(config, "include", DEFAULT_INCLUDE),
             "exclude": glob_list(config, "exclude", []),
         }
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        root = Path(config["path"]).resolve()
+        root = allowed_path(config["path"], key="path")
         max_bytes = settings.SOURCE_MAX_DOCUMENT_BYTES
         for path in sorted(self._matching_files(root, config)):
             relative = path.relative_to(root).as_posix()

@@ -20,6 +20,7 @@ from sources.connectors.base import (
     Connector,
     FetchedDocument,
     FetchFailure,
+    allowed_path,
     glob_list,
     matches,
     require_object,
@@ -63,6 +64,7 @@ class GitConnector(Connector):
         path = _repository_path(repository.strip())
         if not path.is_absolute():
             raise ConfigError({"repository": "must be an absolute path"})
+        path = allowed_path(str(path), key="repository")
         if not path.is_dir():
             raise ConfigError({"repository": f"{path} is not a directory"})
         branch = config.get("branch", "main")
@@ -77,14 +79,14 @@ class GitConnector(Connector):
         except RuntimeError:
             raise ConfigError({"branch": f"no branch {branch!r} in the repository"}) from None
         return {
-            "repository": str(path.resolve()),
+            "repository": str(path),
             "branch": branch,
             "include": glob_list(config, "include", DEFAULT_INCLUDE),
             "exclude": glob_list(config, "exclude", []),
         }
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        repository, branch = config["repository"], config["branch"]
+        repository, branch = str(allowed_path(config["repository"], key="repository")), config["branch"]
         max_bytes = settings.SOURCE_MAX_DOCUMENT_BYTES
         head = _git(repository, "rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}").decode().strip()
         wanted: list[tuple[str, str]] = []  # (path, blob)

@@ -1,15 +1,27 @@
-"""An internal website: crawled from a start URL and/or a sitemap, same host only, robots.txt respected."""
+"""An internal website: crawled from a start URL and/or a sitemap, same host only, robots.txt respected.
 
+Every URL the crawl fetches (the start URL, robots.txt, sitemaps at any depth, pages,
+each redirect) must be http(s) on the configured site, and the connection goes only to
+an address checked when it is made: loopback, private, link-local and cloud metadata
+addresses are refused unless ``SOURCE_HTTP_ALLOW_PRIVATE``. See docs/security.md.
+"""
+
+import http.client
+import ipaddress
+import socket
+import ssl
 import urllib.error
 import urllib.request
 import urllib.robotparser
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
+from functools import partial
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from django.conf import settings
 
+from ragplatform.exceptions import ErrorCode
 from sources.connectors.base import (
     ConfigError,
     Connector,
@@ -26,19 +38,173 @@ from sources.parsers.dispatch import HTML
 
 USER_AGENT = "rag-platform-sync/1.0"
 _PAGES_MAX = 100_000
+# Cloud instance metadata services (AWS, GCP and Azure; AWS over IPv6; Alibaba): never a website.
+_METADATA_ADDRESSES = {
+    ipaddress.ip_address(address) for address in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+}
+
+Resolver = Callable[[str, int], list[str]]
 
 
-class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only on the same scheme and host: the crawl never leaves the site."""
+def system_resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order (what a connection would try)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class UrlRefused(OSError):
+    """A URL the connector will not fetch: not http(s), off the site, or at a non-public address.
+
+    An ``OSError`` so that urllib hands it on (as a ``URLError`` reason) from inside a connection.
+    """
+
+
+def _address_refusal(address: str) -> str | None:
+    """Why ``address`` is no website to crawl (unless ``SOURCE_HTTP_ALLOW_PRIVATE``), or ``None``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in _METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private:
+        return "a private address"
+    if not ip.is_global or ip.is_multicast:
+        return "not a public address"
+    return None
+
+
+class _AddressGuard:
+    """Resolves a host once per connection and refuses it unless every address it has is public.
+
+    The connection then goes to the address that was checked, never to a second lookup's
+    answer: a name that resolves to a public address for the check and to 127.0.0.1 for
+    the fetch (DNS rebinding) reaches only the public one.
+    """
+
+    def __init__(self, resolve: Resolver):
+        self.resolve = resolve
+
+    def address_for(self, host: str, port: int) -> str:
+        try:
+            addresses = self.resolve(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise OSError(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise OSError(f"cannot resolve {host}")
+        if not settings.SOURCE_HTTP_ALLOW_PRIVATE:
+            for address in addresses:
+                reason = _address_refusal(address)
+                if reason is not None:
+                    shown = f"{host} is" if host == address else f"{host} resolves to {address},"
+                    raise UrlRefused(f"{shown} {reason} (SOURCE_HTTP_ALLOW_PRIVATE is off)")
+        return addresses[0]
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, guard: _AddressGuard, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def connect(self):
+        address = self.guard.address_for(self.host, self.port)
+        self.sock = socket.create_connection((address, self.port), self.timeout, self.source_address)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, guard: _AddressGuard, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def connect(self):
+        address = self.guard.address_for(self.host, self.port)
+        sock = socket.create_connection((address, self.port), self.timeout, self.source_address)
+        # The certificate is checked against the host name, the connection made to the checked address.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, guard: _AddressGuard):
+        super().__init__()
+        self.guard = guard
+
+    def http_open(self, req):
+        return self.do_open(partial(_GuardedHTTPConnection, guard=self.guard), req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, guard: _AddressGuard):
+        super().__init__(context=ssl.create_default_context())
+        self.guard = guard
+
+    def https_open(self, req):
+        return self.do_open(partial(_GuardedHTTPSConnection, guard=self.guard), req, context=self._context)
+
+
+def _site(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _on_site(url: str, origin: tuple[str, str]) -> None:
+    """Refuse ``url`` unless it is http(s) on the configured site (same scheme, host and port)."""
+    scheme, netloc = _site(url)
+    if scheme not in ("http", "https"):
+        raise UrlRefused(f"{scheme or 'no'}: URL {url[:200]!r} (only http(s) on {origin[0]}://{origin[1]})")
+    if (scheme, netloc) != origin:
+        raise UrlRefused(f"{url[:200]} is off the site {origin[0]}://{origin[1]}")
+
+
+class _SameSiteRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to http(s) on the same site: never another host, a file:, ftp: or data: URL."""
 
     def __init__(self, origin: tuple[str, str]):
         self.origin = origin
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        parts = urlsplit(urljoin(req.full_url, newurl))
-        if (parts.scheme, parts.netloc) != self.origin:
-            raise urllib.error.HTTPError(newurl, code, f"redirect off the site to {parts.netloc}", headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def http_error_302(self, req, fp, code, msg, headers):
+        # Checked before urllib's own rules, which would follow ftp: and answer file: with an HTTPError.
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            try:
+                _on_site(urljoin(req.full_url, location.strip()), self.origin)
+            except UrlRefused as exc:
+                fp.close()
+                raise UrlRefused(f"redirect ({code}) to {exc}") from None
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener(origin: tuple[str, str], guard: _AddressGuard) -> urllib.request.OpenerDirector:
+    """http and https through the address guard, same-site redirects, and nothing else.
+
+    Not ``build_opener``: its defaults follow file:, ftp: and data: URLs and the
+    environment's proxies (which would connect to addresses nobody checked).
+    """
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        _GuardedHTTPHandler(guard),
+        _GuardedHTTPSHandler(guard),
+        _SameSiteRedirects(origin),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),  # any other scheme: URLError
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def _refusal(exc: Exception) -> UrlRefused | None:
+    if isinstance(exc, UrlRefused):
+        return exc
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, UrlRefused) else None
 
 
 class _TooLarge(Exception):
@@ -46,7 +212,12 @@ class _TooLarge(Exception):
 
 
 class HttpConnector(Connector):
+    """``resolve`` (host, port -> addresses) is the system resolver unless a test gives another."""
+
     kind = "http"
+
+    def __init__(self, resolve: Resolver = system_resolve):
+        self.resolve = resolve
 
     def validate_config(self, config: dict) -> dict:
         allowed = {"start_url", "sitemap_url", "max_pages", "max_bytes", "include", "exclude", "timeout_seconds"}
@@ -62,7 +233,8 @@ class HttpConnector(Connector):
             parts = urlsplit(value) if isinstance(value, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError({key: "must be an absolute http(s) URL"})
-            origins.add((parts.scheme, parts.netloc))
+            self._refuse_known_private_host(key, parts.hostname)
+            origins.add(_site(value))
             normalised[key] = urldefrag(value)[0]
         if len(origins) > 1:
             raise ConfigError({"sitemap_url": "must be on the same host as start_url"})
@@ -74,20 +246,36 @@ class HttpConnector(Connector):
         normalised["exclude"] = glob_list(config, "exclude", [])
         return normalised
 
+    @staticmethod
+    def _refuse_known_private_host(key: str, host: str) -> None:
+        """Early word for what needs no DNS (an IP, ``localhost``); every fetch checks what the name resolves to."""
+        if settings.SOURCE_HTTP_ALLOW_PRIVATE:
+            return
+        host = host.rstrip(".").lower()
+        reason = "a loopback address" if host == "localhost" or host.endswith(".localhost") else None
+        try:
+            ipaddress.ip_address(host)
+            reason = _address_refusal(host)
+        except ValueError:
+            pass
+        if reason is not None:
+            raise ConfigError(
+                {key: f"{host} is {reason}; set SOURCE_HTTP_ALLOW_PRIVATE=true to crawl internal addresses"},
+                code=ErrorCode.URL_NOT_ALLOWED,
+            )
+
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        first = urlsplit(config.get("start_url") or config["sitemap_url"])
-        origin = (first.scheme, first.netloc)
-        opener = urllib.request.build_opener(_SameHostRedirects(origin))
+        origin = _site(config.get("start_url") or config["sitemap_url"])
+        opener = _opener(origin, _AddressGuard(self.resolve))
         robots = self._robots(opener, origin, config)
         queue: deque[str] = deque()
         seen: set[str] = set()
 
         def enqueue(url: str) -> None:
             url = urldefrag(url)[0]
-            parts = urlsplit(url)
-            if (parts.scheme, parts.netloc) != origin or url in seen:
-                return
-            path = parts.path or "/"
+            if _site(url) != origin or url in seen:
+                return  # links and sitemap entries off the site are never followed
+            path = urlsplit(url).path or "/"
             if not matches(path, include=config["include"], exclude=config["exclude"]):
                 return
             seen.add(url)
@@ -96,8 +284,11 @@ class HttpConnector(Connector):
         if config.get("start_url"):
             enqueue(config["start_url"])
         if config.get("sitemap_url"):
-            for url in self._sitemap(opener, config["sitemap_url"], config):
-                enqueue(url)
+            for entry in self._sitemap(opener, origin, config["sitemap_url"], config):
+                if isinstance(entry, FetchFailure):
+                    yield entry
+                else:
+                    enqueue(entry)
         fetched = 0
         while queue and fetched < config["max_pages"]:
             url = queue.popleft()
@@ -105,7 +296,7 @@ class HttpConnector(Connector):
                 continue
             fetched += 1
             try:
-                response, content = self._get(opener, url, config)
+                response, content = self._get(opener, origin, url, config)
             except _TooLarge as exc:
                 yield FetchFailure(url, str(exc))
                 continue
@@ -115,7 +306,9 @@ class HttpConnector(Connector):
                 yield FetchFailure(url, f"HTTP {exc.code}: {exc.reason}")
                 continue
             except (urllib.error.URLError, OSError) as exc:
-                yield FetchFailure(url, f"cannot fetch: {getattr(exc, 'reason', exc)}")
+                refused = _refusal(exc)
+                reason = f"refused: {refused}" if refused else f"cannot fetch: {getattr(exc, 'reason', exc)}"
+                yield FetchFailure(url, reason)
                 continue
             final_url = urldefrag(response.geturl())[0]
             content_type = response.headers.get("Content-Type", "")
@@ -138,9 +331,9 @@ class HttpConnector(Connector):
             )
 
     @staticmethod
-    def _get(opener, url: str, config: dict):
-        # Only http(s) URLs get here: validate_config and the same-origin check refuse any other scheme.
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310
+    def _get(opener, origin: tuple[str, str], url: str, config: dict):
+        _on_site(url, origin)  # every URL, whoever named it: http(s) on the site, or refused
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})  # noqa: S310 - checked above
         limit = config["max_bytes"]
         with opener.open(request, timeout=config["timeout_seconds"]) as response:
             declared = response.headers.get("Content-Length")
@@ -154,29 +347,37 @@ class HttpConnector(Connector):
     def _robots(self, opener, origin: tuple[str, str], config: dict) -> urllib.robotparser.RobotFileParser:
         robots = urllib.robotparser.RobotFileParser()
         try:
-            _response, content = self._get(opener, f"{origin[0]}://{origin[1]}/robots.txt", config)
+            _response, content = self._get(opener, origin, f"{origin[0]}://{origin[1]}/robots.txt", config)
             robots.parse(content.decode("utf-8", errors="replace").splitlines())
         except urllib.error.HTTPError as exc:
             # As robotparser itself does: 401/403 forbid everything, other errors allow everything.
             robots.disallow_all = exc.code in (401, 403)
             robots.allow_all = not robots.disallow_all
         except (urllib.error.URLError, OSError, _TooLarge):
-            robots.allow_all = True
+            robots.allow_all = True  # a refused site: each page is refused (and reported) in turn
         return robots
 
-    def _sitemap(self, opener, url: str, config: dict, depth: int = 0) -> list[str]:
-        """The page URLs of a sitemap (or a sitemap index, followed two levels deep)."""
+    def _sitemap(self, opener, origin, url: str, config: dict, depth: int = 0) -> Iterator[str | FetchFailure]:
+        """The page URLs of a sitemap (or a sitemap index, followed two levels deep), and why a sitemap was not read.
+
+        A nested sitemap is fetched like any page: on the site, at a checked address, or refused.
+        """
         from bs4 import BeautifulSoup
 
         try:
-            _response, content = self._get(opener, url, config)
-        except (urllib.error.URLError, OSError, _TooLarge):
-            return []
+            _response, content = self._get(opener, origin, url, config)
+        except (urllib.error.URLError, OSError, _TooLarge) as exc:
+            refused = _refusal(exc)
+            if refused is not None:
+                yield FetchFailure(url[:1024], f"refused sitemap: {refused}")
+            return
         soup = BeautifulSoup(content, "xml")
+        locations = [loc.text.strip() for loc in soup.find_all("loc")]
         if soup.find("sitemapindex") and depth < 2:
-            nested = [loc.text.strip() for loc in soup.find_all("loc")]
-            return [page for sitemap in nested for page in self._sitemap(opener, sitemap, config, depth + 1)]
-        return [loc.text.strip() for loc in soup.find_all("loc")]
+            for sitemap in locations:
+                yield from self._sitemap(opener, origin, sitemap, config, depth + 1)
+            return
+        yield from locations
 
     @staticmethod
     def _links(content: bytes, base: str) -> list[str]:

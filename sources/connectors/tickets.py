@@ -14,7 +14,14 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from sources.connectors.base import ConfigError, Connector, FetchedDocument, FetchFailure, require_object
+from sources.connectors.base import (
+    ConfigError,
+    Connector,
+    FetchedDocument,
+    FetchFailure,
+    allowed_path,
+    require_object,
+)
 from sources.metadata import metadata_clean
 from sources.parsers import ParseError, decode_text
 from sources.parsers.dispatch import TICKET
@@ -51,13 +58,14 @@ class TicketsConnector(Connector):
         path = config.get("path")
         if not isinstance(path, str) or not Path(path).is_absolute():
             raise ConfigError({"path": "the absolute path of a .jsonl or .csv export is required"})
-        if not Path(path).is_file():
+        resolved = allowed_path(path, key="path")
+        if not resolved.is_file():
             raise ConfigError({"path": f"{path} is not a readable file"})
         format_ = config.get("format", _FORMATS.get(Path(path).suffix.lower()))
         if format_ not in ("jsonl", "csv"):
             raise ConfigError({"format": "must be 'jsonl' or 'csv' (not inferable from the file name)"})
         return {
-            "path": str(Path(path).resolve()),
+            "path": str(resolved),
             "format": format_,
             "id_field": _field_name(config, "id_field", required=True, default="id"),
             "title_field": _field_name(config, "title_field", required=True, default="title"),
@@ -69,7 +77,7 @@ class TicketsConnector(Connector):
         }
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
-        path = Path(config["path"])
+        path = allowed_path(config["path"], key="path")
         try:
             text = decode_text(path.read_bytes())
         except (OSError, ParseError) as exc:
@@ -140,12 +148,28 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+class EmptyAccess:
+    """What an empty access field (missing, null, "", [] or only separators) means: ``SOURCE_TICKETS_EMPTY_ACCESS``."""
+
+    HIDDEN = "hidden"  # nobody may read the ticket (the default, and any unknown value)
+    SOURCE = "source"  # it has no list: whoever the source is granted to may read it
+
+
 def _principals(value) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return None  # no list in the record: the source grant alone decides
-    if isinstance(value, list):
-        return tuple(str(name) for name in value)
-    return tuple(name.strip() for name in str(value).replace(";", ",").split(",") if name.strip())
+    """The record's access list: names from a list or a comma/semicolon-separated string.
+
+    Every spelling of "empty" means one thing, as ``SOURCE_TICKETS_EMPTY_ACCESS`` says:
+    ``()`` (nobody) or ``None`` (no list, the source grant alone decides).
+    """
+    if value is None:
+        names = ()
+    elif isinstance(value, list):
+        names = tuple(str(name).strip() for name in value if name is not None and str(name).strip())
+    else:
+        names = tuple(name.strip() for name in str(value).replace(";", ",").split(",") if name.strip())
+    if names:
+        return names
+    return None if settings.SOURCE_TICKETS_EMPTY_ACCESS == EmptyAccess.SOURCE else ()
 
 
 def _datetime(value):

@@ -15,7 +15,7 @@ def _validated_config(kind: str, config) -> dict:
     except ConfigError as exc:
         field = "kind" if set(exc.details) == {"kind"} else "config"
         raise InvalidInput(
-            f"Invalid {field}: {exc}", code=ErrorCode.INVALID_CONFIG, details={field: exc.details}
+            f"Invalid {field}: {exc}", code=exc.code or ErrorCode.INVALID_CONFIG, details={field: exc.details}
         ) from None
 
 

@@ -69,6 +69,23 @@ def uploaded_file_put(
 
 
 @transaction.atomic
+def uploaded_files_put(
+    *, source: Source, files: list[tuple[str, bytes, str]], uploaded_by=None, metadata=None
+) -> list[UploadedFile]:
+    """Store the ``(name, content, media type)`` files of one upload request: all of them, or none.
+
+    One refused file (too large, empty, badly named) refuses the request, so a client never
+    has to find out which of its files were kept.
+    """
+    return [
+        uploaded_file_put(
+            source=source, name=name, content=content, media_type=media_type, uploaded_by=uploaded_by, metadata=metadata
+        )[0]
+        for name, content, media_type in files
+    ]
+
+
+@transaction.atomic
 def uploaded_file_delete(*, upload: UploadedFile) -> None:
     """Remove an uploaded file; the next sync deletes its document from the new index version."""
     upload.delete()

@@ -39,9 +39,9 @@ def test_versions_are_listed_newest_first_and_paginated(api, alice, versions):
     assert all(set(v) >= VERSION_FIELDS for v in body["results"])
 
 
-def test_version_detail_shows_lineage_pipeline_and_counts(api, alice, versions):
+def test_version_detail_shows_lineage_pipeline_and_counts(api, staff, versions):
     v1, v2, *_ = versions
-    response = api(alice).get(f"/api/v1/index-versions/{v2.pk}")
+    response = api(staff).get(f"/api/v1/index-versions/{v2.pk}")
     assert response.status_code == 200
     body = response.json()
     assert set(body) >= VERSION_FIELDS
@@ -125,12 +125,14 @@ def test_no_versions_means_an_empty_list(api, alice):
 # --- pin, diff, revert, rebuild ------------------------------------------------------------
 
 
-def test_version_counts_include_storage_and_embedding_reuse(api, alice, versions):
+def test_version_counts_include_storage_and_embedding_reuse(api, staff, alice, versions):
     _, v2, *_ = versions
-    counts = api(alice).get(f"/api/v1/index-versions/{v2.pk}").json()["counts"]
+    counts = api(staff).get(f"/api/v1/index-versions/{v2.pk}").json()["counts"]
     assert set(counts) >= {"documents", "chunks", "embeddings_computed", "embeddings_reused", "bytes"}
     assert counts["embeddings_computed"] == 1 and counts["embeddings_reused"] == 1
     assert counts["bytes"] > 0
+    # Readers get the keys without the values (tests/security/test_index_version_disclosure.py).
+    assert api(alice).get(f"/api/v1/index-versions/{v2.pk}").json()["counts"] == dict.fromkeys(counts)
 
 
 def test_pin_and_unpin_a_version(api, staff, versions):

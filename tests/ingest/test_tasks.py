@@ -46,6 +46,7 @@ def _start_worker(name: str, log: Path) -> subprocess.Popen:
         **os.environ,
         "DATABASE_URL": _database_url(connection.settings_dict),
         "REDIS_URL": settings.CELERY_BROKER_URL,
+        "SOURCE_ALLOWED_PATHS": ":".join(settings.SOURCE_ALLOWED_PATHS),  # the tests' tmp_path included
         "PYTHONUNBUFFERED": "1",
     }
     with open(log, "a") as out:

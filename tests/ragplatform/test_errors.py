@@ -152,8 +152,12 @@ BAD_INPUT = [
         id="source-create-relative-path",
     ),
     pytest.param(
-        Call("POST", "/api/v1/sources", lambda w: folder(w, path="/nonexistent/rag-test"), code="invalid_config"),
+        Call("POST", "/api/v1/sources", lambda w: folder(w, path=f"{w['dir']}/nonexistent"), code="invalid_config"),
         id="source-create-nonexistent-directory",
+    ),
+    pytest.param(
+        Call("POST", "/api/v1/sources", lambda w: folder(w, path="/etc"), code="path_not_allowed"),
+        id="source-create-path-outside-the-allowed-roots",
     ),
     pytest.param(
         Call("POST", "/api/v1/sources", lambda w: folder(w, path=w["file"]), code="invalid_config"),
@@ -196,7 +200,12 @@ BAD_INPUT = [
         id="source-patch-relative-path",
     ),
     pytest.param(
-        Call("PATCH", "/api/v1/sources/{wiki}", {"config": {"path": "/nonexistent/rag-test"}}, code="invalid_config"),
+        Call(
+            "PATCH",
+            "/api/v1/sources/{wiki}",
+            lambda w: {"config": {"path": f"{w['dir']}/nonexistent"}},
+            code="invalid_config",
+        ),
         id="source-patch-nonexistent-directory",
     ),
     pytest.param(
@@ -647,9 +656,10 @@ def test_non_staff_gets_403_for_staff_only_operation_and_nothing_changes(world, 
 
 
 @pytest.mark.parametrize(("method", "path", "body"), STAFF_ONLY)
-def test_staff_may_do_what_non_staff_is_refused(world, api, staff, method, path, body):
-    """The counterpart of the 403 test: the same requests succeed for staff (building versions aside)."""
-    response = send(api(staff), Call(method, path, body), world)
+def test_staff_may_do_what_non_staff_is_refused(world, api, staff, superuser, method, path, body):
+    """The counterpart of the 403 test: the same requests succeed for staff in the roles (building versions
+    aside), and the audit purge for a superuser."""
+    response = send(api(superuser if path == "/api/v1/audit/purge" else staff), Call(method, path, body), world)
     if "activate" in path or (method == "POST" and path.endswith("/evaluations")):
         assert_error(response, 409)  # staff passes the permission check and meets the state rule
     else:

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -229,7 +229,8 @@ def test_rollback_after_an_access_list_change_keeps_the_current_list(folder_sour
 # --- property: nothing invisible comes back, the true nearest visible chunk does -----------
 
 NAMES = ["ann", "ben", "cai"]
-GROUPS = ["eng", "hr", "everyone"]
+# "user:ann" is a group named like a typed user entry: its members must not pass for ann.
+GROUPS = ["eng", "hr", "user:ann", "everyone"]
 SOURCES = ["s0", "s1", "s2"]
 
 
@@ -249,7 +250,7 @@ def worlds(draw):
         for per_source in documents.values()
         for name in per_source
     }
-    memberships = {name: draw(st.sets(st.sampled_from(GROUPS[:2]))) for name in NAMES}
+    memberships = {name: draw(st.sets(st.sampled_from(GROUPS[:3]))) for name in NAMES}
     grants = draw(
         st.sets(st.tuples(st.sampled_from(SOURCES), st.sampled_from([*NAMES, *(f"group:{g}" for g in GROUPS)])))
     )
@@ -265,15 +266,33 @@ def _may_read(username: str, email: str, groups: set[str], source: str, document
     listed = access_lists[document]
     if listed is None:
         return granted
-    names = {username, f"user:{username}", email.lower(), f"user:{email.lower()}"}
-    names |= groups | {f"group:{g}" for g in groups}
-    normalised = {p.lower() if "@" in p else p for p in listed}
-    return granted and bool(names & normalised)
+
+    def names_the_user(entry: str) -> bool:
+        # "user:X" and "group:X" name only a user (by username or email) or only a group; a bare
+        # name any of them. Emails compare case-insensitively, the rest exactly.
+        kind, typed, rest = entry.partition(":")
+        if typed and kind.lower() in ("user", "group"):
+            rest = rest.lower() if "@" in rest else rest
+            return rest in ({username, email.lower()} if kind.lower() == "user" else groups)
+        bare = entry.lower() if "@" in entry else entry
+        return bare in {username, email.lower()} | groups
+
+    return granted and any(names_the_user(entry) for entry in listed)
 
 
 @pytest.mark.parametrize("plan", [SearchPlan.EXACT, SearchPlan.HNSW], indirect=True)
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(world=worlds())
+# Always tried: ben is in the group named "user:ann", which must not make him ann.
+@example(
+    world=(
+        {"s0": {"s0-d0": 1}, "s1": {"s1-d0": 1}, "s2": {"s2-d0": 1}},
+        {"s0-d0": ["user:ann"], "s1-d0": None, "s2-d0": None},
+        {"ann": set(), "ben": {"user:ann"}, "cai": set()},
+        {("s0", "ben")},
+        0,
+    )
+)
 def test_search_returns_only_visible_chunks_and_finds_the_nearest_one(stored_corpus, plan, world):
     documents, access_lists, memberships, grants, seed = world
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from ragplatform.demo.load import DEMO_CORPUS
 from sources.connectors.folder import DEFAULT_INCLUDE
 from sources.models import Source, SyncJob
 
@@ -430,7 +431,7 @@ def test_pause_and_resume_scheduled_syncs(api, staff, folder_source):
         ("upload", {"path": "/tmp"}, "path"),
         ("git", {"repository": "relative"}, "repository"),
         ("http", {"start_url": "file:///etc/passwd"}, "start_url"),
-        ("tickets", {"path": "/nonexistent.jsonl"}, "path"),
+        ("tickets", {"path": str(DEMO_CORPUS / "nonexistent.jsonl")}, "path"),
     ],
 )
 def test_invalid_config_per_kind_is_a_400_naming_the_field(api, staff, kind, config, field):

@@ -5,6 +5,7 @@ import pytest
 
 from ingest.lifecycle import sync_job_request
 from ingest.runner import sync_job_run
+from ragplatform.demo.load import DEMO_CORPUS
 from ragplatform.exceptions import ApplicationError
 from sources.connectors.folder import DEFAULT_INCLUDE
 from sources.models import Document, DocumentRevision, Source, SyncJob
@@ -23,9 +24,9 @@ def test_folder_config_is_normalised_with_default_globs(db, write_folder):
     [
         ({}, "path"),
         ({"path": "relative/dir"}, "path"),
-        ({"path": "/nonexistent/folder"}, "path"),
-        ({"path": "/tmp", "include": "*.md"}, "include"),
-        ({"path": "/tmp", "colour": "blue"}, "colour"),
+        ({"path": str(DEMO_CORPUS / "nonexistent")}, "path"),
+        ({"path": str(DEMO_CORPUS), "include": "*.md"}, "include"),
+        ({"path": str(DEMO_CORPUS), "colour": "blue"}, "colour"),
     ],
 )
 def test_invalid_folder_config_is_refused_with_the_field_named(db, config, field):

@@ -26,6 +26,12 @@ PAGES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def intranet_on_loopback(settings):
+    """These sites are served on 127.0.0.1, which the connector refuses by default (tests/security)."""
+    settings.SOURCE_HTTP_ALLOW_PRIVATE = True
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

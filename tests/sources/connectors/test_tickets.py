@@ -36,7 +36,8 @@ def test_jsonl_tickets_become_documents_with_their_access_lists(db, tmp_path, sy
     assert text.startswith("# VPN drops\n\n## problem\n\nVPN drops hourly.\n\n## fix\n\nUpdate the client.")
     assert "team: infra" in text
     assert sorted(DocumentAccessList.objects.get(document=vpn).principals) == ["alice", "ops@example.com"]
-    assert not DocumentAccessList.objects.filter(document__external_id="T-2").exists()
+    # An empty access field hides the ticket by default (SOURCE_TICKETS_EMPTY_ACCESS; tests/security).
+    assert DocumentAccessList.objects.get(document__external_id="T-2").principals == []
 
 
 def test_csv_faq_maps_columns(db, tmp_path, sync_now):
