@@ -2,7 +2,6 @@
 
 import json
 
-from acl.authentication import acting_service_account
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -12,6 +11,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from acl.authentication import acting_service_account
 from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active, index_version_list
 from ragplatform.permissions import IsStaff
