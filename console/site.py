@@ -8,9 +8,9 @@ the way (see :mod:`console.admin.system`).
 from dataclasses import dataclass
 
 from django.contrib import admin
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 
-from console.views import dashboard
+from console.views import dashboard, search
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,6 @@ class ConsoleSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         return dashboard.dashboard_view(request, site=self, extra_context=extra_context)
 
+    def get_urls(self):
+        pages = [path("search/", self.admin_view(search.search_as_user_view), name="console_search")]
+        return pages + super().get_urls()
