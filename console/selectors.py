@@ -92,6 +92,10 @@ class ActiveVersion:
     version: IndexVersion
     activation: Activation | None  # the switch that made it active: when, by whom, why
 
+    @property
+    def reason(self) -> str:
+        return activation_reason_label(self.activation.reason, self.version) if self.activation else ""
+
 
 def active_version_summary() -> ActiveVersion | None:
     version = index_version_active()
@@ -132,6 +136,17 @@ def evaluation_summary(version) -> str:
     if not evaluation.passed and version.state == IndexVersion.State.READY:
         return "held by the evaluation gate: " + verdict.removeprefix("failed: ")
     return verdict
+
+
+def activation_reason_label(reason: str, version: IndexVersion) -> str:
+    """Why a version became active, in words: its sync, a revert (named by the version's note), or by hand."""
+    if reason == "sync":
+        return "activated by its sync"
+    if reason.startswith("revert of source"):
+        return f"activated by a revert ({version.note})" if version.note else "activated by a revert"
+    if reason in ("console", "admin", "manual"):
+        return "activated by hand (a rollback or roll-forward)"
+    return reason
 
 
 def versions_held_by_gate() -> list[IndexVersion]:

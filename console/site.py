@@ -45,6 +45,7 @@ class ConsoleSite(admin.AdminSite):
     index_title = "Overview"
     # The console's top bar replaces the sidebar: pages get the window's whole width.
     enable_nav_sidebar = False
+    site_url = None  # no public site beside the console and the API
 
     def each_context(self, request):
         context = super().each_context(request)

@@ -79,6 +79,9 @@ class AuditEventAdmin(admin.ModelAdmin):
         text = json.dumps(event.details, cls=DjangoJSONEncoder, ensure_ascii=False)
         return format_html('<span class="console-quiet">{}</span>', text if len(text) <= 160 else text[:157] + "…")
 
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Audit trail", **(extra_context or {})})
+
     def get_urls(self):
         export = path("export/", self.admin_site.admin_view(self.export_view), name="acl_auditevent_export")
         return [export, *super().get_urls()]

@@ -145,7 +145,7 @@ class SourceGrantAdmin(admin.ModelAdmin):
         except (PrincipalError, ApplicationError) as exc:
             self.message_user(request, f"{source}: {getattr(exc, 'message', exc)}", messages.ERROR)
             return back
-        self.message_user(request, f"{principal} may now read {source}.", messages.SUCCESS)
+        self.message_user(request, f"{kind} {principal} may now read {source}.", messages.SUCCESS)
         return back
 
     def revoke_view(self, request, grant_id):

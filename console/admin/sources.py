@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from console import selectors
 from index_versions.selectors import index_version_active
@@ -86,6 +87,9 @@ class SourceAdmin(admin.ModelAdmin):
             raise PermissionDenied
 
     # --- the list ---------------------------------------------------------------------------
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Sources", **(extra_context or {})})
+
     def get_changelist_instance(self, request):
         """Each source of the page gets its status (last and running job, documents) in a few queries."""
         changelist = super().get_changelist_instance(request)
@@ -121,7 +125,7 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="schedule")
     def schedule(self, source):
         if source.sync_paused:
-            return format_html('<span class="badge warn">paused</span>')
+            return mark_safe('<span class="badge warn">paused</span>')
         if source.sync_interval_minutes:
             return f"every {source.sync_interval_minutes} min"
         return "on request"
@@ -188,7 +192,7 @@ class SourceAdmin(admin.ModelAdmin):
         source = self.get_object(request, object_id)
         extra = {}
         if source is not None:
-            extra = {"panel": self.panel_context(request, source), "title": str(source)}
+            extra = {"panel": self.panel_context(request, source), "title": str(source), "subtitle": None}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def panel_context(self, request, source) -> dict:

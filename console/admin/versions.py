@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from console.selectors import evaluation_summary, latest_evaluation_subquery
+from console.selectors import activation_reason_label, evaluation_summary, latest_evaluation_subquery
 from index_versions import selectors
 from index_versions.models import Activation, IndexVersion
 from index_versions.services.activation import index_version_activate, index_version_pin
@@ -60,6 +60,7 @@ class IndexVersionAdmin(admin.ModelAdmin):
         extra = {
             "may_activate": request.user.has_perm(ACTIVATE_PERMISSION),
             "may_pin": request.user.has_perm(PIN_PERMISSION),
+            "title": "Versions",
         }
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
@@ -69,6 +70,7 @@ class IndexVersionAdmin(admin.ModelAdmin):
         for version in list(changelist.result_list):
             version.gate = evaluation_summary(version)
             version.held = version.gate.startswith("held")
+            version.activation_label = activation_reason_label(version.activation_reason or "", version)
             version.switch_label = ""
             if version.state in IndexVersion.ACTIVATABLE:
                 older = version.active_id is not None and version.pk < version.active_id

@@ -18,7 +18,7 @@ def test_home_is_the_product_dashboard_not_a_list_of_models(client, operator, fo
     assert "<title>Overview | RAG platform console</title>" in page
     assert "Django administration" not in page
     assert "PostgreSQL" in page and "Redis reachable" in page
-    assert f"Version {job.index_version_id}" in page and "activated by the sync" in page
+    assert f"Version {job.index_version_id}" in page and "activated by its sync" in page
     assert "finished with 1 failed document" in page and "broken.pdf" in page
     for hidden in ("Clocked", "Solar events", "Intervals", "Crontabs", "Tokens"):
         assert hidden not in page
@@ -56,5 +56,8 @@ def test_home_shows_why_a_rolled_back_version_is_active(client, operator, folder
     index_version_activate(version=first, actor=operator, reason="console")
     client.force_login(operator)
     page = client.get(reverse("admin:index")).content.decode()
-    assert f"<strong>Version {first.pk}</strong>" in page and "console by operator" in page
+    assert (
+        f"<strong>Version {first.pk}</strong>" in page
+        and "activated by hand (a rollback or roll-forward) by operator" in page
+    )
     assert "Scheduled syncs of wiki are paused" in page  # so the next sync does not undo the rollback

@@ -60,7 +60,7 @@ def test_timeline_shows_trigger_source_counts_and_pin_buttons(client, operator, 
     page = client.get("/admin/index_versions/indexversion/").content.decode()
     assert 'id="versions-timeline"' in page
     assert "Sync: <strong>wiki</strong>" in page
-    assert "sync #" in page and "2 documents" in page and "1 documents" in page
+    assert "sync #" in page and "2 documents" in page and "1 document ·" in page
     assert f'formaction="/admin/index_versions/indexversion/{old.pk}/pin/"' in page
 
 
