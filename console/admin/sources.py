@@ -225,6 +225,8 @@ class SourceAdmin(admin.ModelAdmin):
             "may_sync": user.has_perm(SYNC_PERMISSION),
             "may_change": user.has_perm(CHANGE_PERMISSION),
             "may_undo": user.has_perm(UNDO_PERMISSION),
+            # Job records (history, per-document errors) carry document paths: their own permission.
+            "may_view_jobs": user.has_perm("sources.view_syncjob"),
         }
 
     def _source(self, request, source_id) -> Source:

@@ -32,6 +32,7 @@ def test_a_viewer_of_sources_sees_no_buttons_and_every_write_is_refused(client, 
     page = client.get(f"/admin/sources/source/{wiki.pk}/change/").content.decode()
     for button in ("Sync now", "Pause schedule", "Undo last sync", "Cancel sync"):
         assert button not in page
+    assert "Sync history" not in page  # job records need sources.view_syncjob
     for action in ("sync", "cancel", "pause", "resume", "undo"):
         assert client.post(f"/admin/sources/source/{wiki.pk}/{action}/").status_code == 403, action
     assert not SyncJob.objects.filter(status__in=SyncJob.IN_FLIGHT).exists()
@@ -46,9 +47,10 @@ def test_a_viewer_of_sources_sees_no_buttons_and_every_write_is_refused(client, 
 
 def test_sync_permission_offers_sync_now_but_not_the_schedule(client, limited_staff, synced):
     wiki, _ = synced
-    client.force_login(limited_staff("sources.view_source", "sources.sync_source"))
+    client.force_login(limited_staff("sources.view_source", "sources.sync_source", "sources.view_syncjob"))
     page = client.get(f"/admin/sources/source/{wiki.pk}/change/").content.decode()
     assert "Sync now" in page and "Pause schedule" not in page and "Undo last sync" not in page
+    assert "Sync history" in page
     assert client.post(f"/admin/sources/source/{wiki.pk}/sync/").status_code == 302
     assert SyncJob.objects.filter(source=wiki, status=SyncJob.Status.QUEUED).exists()
     assert client.post(f"/admin/sources/source/{wiki.pk}/pause/").status_code == 403
