@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run smoke test test-fast bench-smoke lint format venv clean-data
+.PHONY: run smoke test test-fast bench-smoke lint format venv browser screenshots clean-data
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,19 +17,32 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 
+# The console's browser tests drive Debian's chromium (Playwright's own browser download is never used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+browser: $(CHROMIUM)
+
 run: venv
 	$(PY) manage.py quickstart
 
 smoke: venv
 	$(PY) manage.py quickstart --smoke
 
-# Everything: lint, every benchmark at its smoke size, then the whole suite (real workers and the end-to-end boot included).
-test: lint bench-smoke
+# Everything: lint, every benchmark at its smoke size, then the whole suite (real workers, the browser and the
+# end-to-end boot included).
+test: lint browser bench-smoke
 	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest
 
-# The inner loop: no real-worker or end-to-end tests (CI still runs `make test`).
+# The inner loop: no real-worker, browser or end-to-end tests (CI still runs `make test`).
 test-fast: lint
-	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m "not worker and not e2e"
+	RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m "not worker and not e2e and not browser"
+
+# The console's browser tests, saving a screenshot of each page to docs/console/ (shown in the README).
+screenshots: venv browser
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m browser tests/console
 
 # Each bench/*.py script with --smoke (seconds each) on servers of its own; a script without --smoke fails.
 bench-smoke: venv

@@ -28,6 +28,7 @@ def search_run(
     rerank: bool | None = None,
     recency_boost: bool | None = None,
     recency_half_life_days: float | None = None,
+    audit_details: dict | None = None,
 ) -> SearchOutcome:
     """Search the active version as ``user`` and record who asked, for whom, and what came back.
 
@@ -36,9 +37,10 @@ def search_run(
     ``SEARCH_DEFAULT_MODE``, ``rerank`` to ``RERANK_DEFAULT``; the recency options
     are resolved by :func:`search_options_resolve`. The audit keeps the query text
     as ``AUDIT_QUERY_TEXT`` says, whether the results were reranked or boosted, and
-    the result count, never the results. Not one transaction: the search is a read
-    and the only write is one INSERT, and the query embedding should not run
-    inside an open transaction.
+    the result count, never the results; ``audit_details`` adds to the event's
+    details (the console records the staff member who searched on the user's
+    behalf). Not one transaction: the search is a read and the only write is one
+    INSERT, and the query embedding should not run inside an open transaction.
     """
     mode = mode or settings.SEARCH_DEFAULT_MODE
     rerank, half_life = search_options_resolve(
@@ -52,6 +54,7 @@ def search_run(
         details["recency_half_life_days"] = half_life
     if filters != NO_FILTERS:
         details["filters"] = _filters_audited(filters)
+    details.update(audit_details or {})
     event = audit_record(
         actor=user,
         service_account=service_account,

@@ -1,5 +1,5 @@
-"""The console's pages, registered with Django's admin site: one module per area."""
+"""The console's pages, registered with its admin site (console.site): one module per area."""
 
-from console.admin import access, sources, versions
+from console.admin import audit, permissions, service_accounts, sources, system, versions
 
-__all__ = ["access", "sources", "versions"]
+__all__ = ["audit", "permissions", "service_accounts", "sources", "system", "versions"]

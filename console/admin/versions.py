@@ -1,62 +1,50 @@
-"""Console pages of index versions: the versions list with one-click activate / roll back, pins, activations."""
+"""Console pages of index versions: the timeline (trigger, counts, gate verdict), one-click roll back after a diff
+naming sources and documents, pin and unpin, and the activation history."""
 
 from django.contrib import admin, messages
-from django.db.models import JSONField, OuterRef, Subquery
-from django.db.models.functions import JSONObject
+from django.core.exceptions import PermissionDenied
+from django.db.models import CharField, DateTimeField, JSONField, OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
+from console.selectors import activation_reason_label, evaluation_summary, latest_evaluation_subquery
 from index_versions import selectors
 from index_versions.models import Activation, IndexVersion
 from index_versions.services.activation import index_version_activate, index_version_pin
 from ragplatform.exceptions import ApplicationError
-from retrieval.models import VersionEvaluation
+from sources.models import Source
 
-_EVALUATION_FIELDS = ("metric", "score", "baseline_id", "baseline_score", "tolerance", "passed", "reason")
-
-
-def evaluation_summary(version) -> str:
-    """The latest gate result, e.g. "held by the evaluation gate: nDCG@10 0.610 < 0.660 - 0.02 (version 11)"."""
-    data = getattr(version, "latest_evaluation", None)
-    if not hasattr(version, "latest_evaluation"):  # not from the changelist's annotated queryset
-        latest = VersionEvaluation.objects.filter(version=version).order_by("-id").first()
-        data = latest and {name: getattr(latest, name) for name in _EVALUATION_FIELDS}
-    if not data:
-        return ""
-    evaluation = VersionEvaluation(**data)
-    verdict = evaluation.verdict()
-    if not evaluation.passed and version.state == IndexVersion.State.READY:
-        return "held by the evaluation gate: " + verdict.removeprefix("failed: ")
-    return verdict
+ACTIVATE_PERMISSION = "index_versions.activate_indexversion"
+PIN_PERMISSION = "index_versions.change_indexversion"
 
 
 @admin.register(IndexVersion)
 class IndexVersionAdmin(admin.ModelAdmin):
-    """The versions page: one-click activate / roll back (after a diff), pin, unpin."""
+    """The versions timeline: what made each version, what it holds, the gate's verdict; roll back, pin, unpin."""
 
-    list_display = [
-        "id", "state", "pinned", "created_at", "activated_at", "parent", "note", "documents", "evaluation", "switch",
-    ]  # fmt: skip
-    list_filter = ["state", "pinned"]
+    list_display = ["id", "state", "trigger", "trigger_source", "created_at", "activated_at", "pinned"]
+    list_filter = ["state", "trigger", "pinned"]
+    list_select_related = ["trigger_source", "created_by", "pipeline"]
+    list_per_page = 30
     readonly_fields = [f.name for f in IndexVersion._meta.fields]
     actions = ["pin", "unpin"]
 
     def get_queryset(self, request):
         # The active version's id on every row: one query for the page, not one per row.
         active = IndexVersion.objects.filter(state=IndexVersion.State.ACTIVE).values("pk")[:1]
-        # Likewise the latest evaluation-gate result (retrieval.evaluation.gate), as one JSON object.
-        latest = (
-            VersionEvaluation.objects.filter(version=OuterRef("pk"))
-            .order_by("-id")
-            .values(data=JSONObject(**{name: name for name in _EVALUATION_FIELDS}))[:1]
-        )
+        # Why and when each version last became active (index_versions.Activation).
+        activations = Activation.objects.filter(to_version=OuterRef("pk")).order_by("-created_at", "-id")
         return (
             super()
             .get_queryset(request)
-            .annotate(active_id=Subquery(active), latest_evaluation=Subquery(latest, output_field=JSONField()))
+            .annotate(
+                active_id=Subquery(active),
+                latest_evaluation=Subquery(latest_evaluation_subquery(), output_field=JSONField()),
+                activation_reason=Subquery(activations.values("reason")[:1], output_field=CharField()),
+                activation_at=Subquery(activations.values("created_at")[:1], output_field=DateTimeField()),
+            )
         )
 
     def has_add_permission(self, request):
@@ -65,21 +53,29 @@ class IndexVersionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # retention deletes versions; by hand they would break rollback
 
-    @admin.display(description="documents")
-    def documents(self, version):
-        return version.counts.get("documents")
+    def has_pin_permission(self, request, obj=None):
+        return request.user.has_perm(PIN_PERMISSION)
 
-    @admin.display(description="evaluation gate")
-    def evaluation(self, version):
-        return evaluation_summary(version)
+    def changelist_view(self, request, extra_context=None):
+        extra = {
+            "may_activate": request.user.has_perm(ACTIVATE_PERMISSION),
+            "may_pin": request.user.has_perm(PIN_PERMISSION),
+            "title": "Versions",
+        }
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
 
-    @admin.display(description="")
-    def switch(self, version):
-        if version.state not in IndexVersion.ACTIVATABLE:
-            return ""
-        label = "Roll back" if version.active_id is not None and version.pk < version.active_id else "Activate"
-        url = reverse("admin:index_versions_indexversion_activate", args=[version.pk])
-        return format_html('<a class="button" href="{}">{}</a>', url, label)
+    def get_changelist_instance(self, request):
+        """The timeline's rows: each version with its label, gate verdict and whether it is a roll back."""
+        changelist = super().get_changelist_instance(request)
+        for version in list(changelist.result_list):
+            version.gate = evaluation_summary(version)
+            version.held = version.gate.startswith("held")
+            version.activation_label = activation_reason_label(version.activation_reason or "", version)
+            version.switch_label = ""
+            if version.state in IndexVersion.ACTIVATABLE:
+                older = version.active_id is not None and version.pk < version.active_id
+                version.switch_label = "Roll back" if older else "Activate"
+        return changelist
 
     def get_urls(self):
         return [
@@ -88,19 +84,24 @@ class IndexVersionAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.activate_view),
                 name="index_versions_indexversion_activate",
             ),
+            path(
+                "<int:version_id>/pin/",
+                self.admin_site.admin_view(self.pin_view),
+                name="index_versions_indexversion_pin",
+            ),
             *super().get_urls(),
         ]
 
     def activate_view(self, request, version_id):
-        """GET shows what would change against the active version; POST switches."""
-        if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
+        """GET shows what would change against the active version, by source and document; POST switches."""
+        if not request.user.has_perm(ACTIVATE_PERMISSION):
+            raise PermissionDenied
         version = get_object_or_404(selectors.index_version_list(), pk=version_id)
         active = selectors.index_version_active()
         changelist = reverse("admin:index_versions_indexversion_changelist")
         if request.method == "POST":
             try:
-                index_version_activate(version=version, actor=request.user, reason="admin")
+                index_version_activate(version=version, actor=request.user, reason="console")
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
@@ -109,29 +110,57 @@ class IndexVersionAdmin(admin.ModelAdmin):
         diff = None
         if active is not None and active.pk != version.pk:
             diff = selectors.index_version_diff(version=version, against=active, user=request.user)
+        verb = "Roll back to" if active is not None and version.pk < active.pk else "Activate"
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Activate index version {version.pk}?",
+            "title": f"{verb} index version {version.pk}?",
             "opts": self.model._meta,
             "version": version,
             "active": active,
             "diff": diff,
+            "diff_by_source": diff_by_source(diff) if diff else [],
             "evaluation": evaluation_summary(version),
             "changelist": changelist,
         }
         return TemplateResponse(request, "admin/index_versions/confirm_activate.html", context)
 
-    @admin.action(description="Pin the selected versions (retention keeps them)")
+    def pin_view(self, request, version_id):
+        """POST ``pinned=1`` pins (retention keeps the version), ``pinned=0`` unpins."""
+        if request.method != "POST" or not request.user.has_perm(PIN_PERMISSION):
+            raise PermissionDenied
+        version = get_object_or_404(IndexVersion, pk=version_id)
+        pinned = request.POST.get("pinned") == "1"
+        index_version_pin(version=version, pinned=pinned, actor=request.user)
+        self.message_user(request, f"Version {version.pk} {'pinned' if pinned else 'unpinned'}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:index_versions_indexversion_changelist"))
+
+    @admin.action(description="Pin the selected versions (retention keeps them)", permissions=["pin"])
     def pin(self, request, queryset):
         for version in queryset:
             index_version_pin(version=version, pinned=True, actor=request.user)
         self.message_user(request, f"Pinned {queryset.count()} version(s).", messages.SUCCESS)
 
-    @admin.action(description="Unpin the selected versions")
+    @admin.action(description="Unpin the selected versions", permissions=["pin"])
     def unpin(self, request, queryset):
         for version in queryset:
             index_version_pin(version=version, pinned=False, actor=request.user)
         self.message_user(request, f"Unpinned {queryset.count()} version(s).", messages.SUCCESS)
+
+
+def diff_by_source(diff) -> list[dict]:
+    """A version diff grouped by source, with the source's name: ``[{source, added, removed, changed}]``."""
+    entries = [("added", e) for e in diff.added] + [("removed", e) for e in diff.removed]
+    entries += [("changed", e) for e in diff.changed]
+    names = Source.objects.in_bulk({entry["source_id"] for _, entry in entries})
+    groups: dict[int, dict] = {}
+    for change, entry in entries:
+        source = names.get(entry["source_id"])
+        group = groups.setdefault(
+            entry["source_id"],
+            {"source": source or f"source {entry['source_id']} (deleted)", "added": [], "removed": [], "changed": []},
+        )
+        group[change].append(entry)
+    return sorted(groups.values(), key=lambda group: str(group["source"]))
 
 
 @admin.register(Activation)
@@ -140,4 +169,7 @@ class ActivationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "from_version", "to_version", "actor", "reason"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

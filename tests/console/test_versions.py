@@ -3,15 +3,9 @@
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
 from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active
-
-
-@pytest.fixture
-def operator(db):
-    return User.objects.create_superuser("operator", password="pw-operator")
 
 
 @pytest.fixture
@@ -58,3 +52,30 @@ def test_non_staff_cannot_open_the_activation_page(client, alice, two_versions):
     client.force_login(alice)
     client.post(f"/admin/index_versions/indexversion/{old.pk}/activate/")
     assert index_version_active() == new
+
+
+def test_timeline_shows_trigger_source_counts_and_pin_buttons(client, operator, two_versions):
+    old, _ = two_versions
+    client.force_login(operator)
+    page = client.get("/admin/index_versions/indexversion/").content.decode()
+    assert 'id="versions-timeline"' in page
+    assert "Sync: <strong>wiki</strong>" in page
+    assert "sync #" in page and "2 documents" in page and "1 document ·" in page
+    assert f'formaction="/admin/index_versions/indexversion/{old.pk}/pin/"' in page
+
+
+def test_pin_button_pins_and_unpins(client, operator, two_versions):
+    old, _ = two_versions
+    client.force_login(operator)
+    client.post(f"/admin/index_versions/indexversion/{old.pk}/pin/", {"pinned": "1"})
+    assert IndexVersion.objects.get(pk=old.pk).pinned
+    client.post(f"/admin/index_versions/indexversion/{old.pk}/pin/", {"pinned": "0"})
+    assert not IndexVersion.objects.get(pk=old.pk).pinned
+
+
+def test_roll_back_diff_names_the_source(client, operator, two_versions):
+    old, _ = two_versions
+    client.force_login(operator)
+    page = client.get(f"/admin/index_versions/indexversion/{old.pk}/activate/").content.decode()
+    assert '<h3 class="console-section">wiki</h3>' in page
+    assert "Roll back to index version" in page
