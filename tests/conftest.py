@@ -27,6 +27,7 @@ from acl.services import role_groups_ensure
 from ingest.runner import sync_job_run
 from sources.models import Source, SyncJob
 from sources.services.crud import source_create
+from tests import corpus
 
 
 def pytest_configure(config):
@@ -164,6 +165,26 @@ def sync_folders(folder_source, sync_now):
         return sources
 
     return create
+
+
+# --- the shared corpora (tests/corpus.py): synced once per session, restored per test ------------
+
+
+def _corpus_snapshot(django_db_blocker, tmp_path_factory, **folders):
+    with django_db_blocker.unblock():
+        root = tmp_path_factory.mktemp("corpus")
+        return corpus.corpus_build(root, allowed_paths(tmp_path_factory), **folders)
+
+
+@pytest.fixture(scope="session")
+def wiki_and_hr_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    return _corpus_snapshot(django_db_blocker, tmp_path_factory, wiki=corpus.WIKI, hr=corpus.HR)
+
+
+@pytest.fixture
+def wiki_and_hr(db, wiki_and_hr_snapshot):
+    """``(wiki, hr)``: one page each, synced in that order (v1 holds the wiki, v2 both). No grants."""
+    return corpus.corpus_restore(wiki_and_hr_snapshot)
 
 
 @pytest.fixture

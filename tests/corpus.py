@@ -1,0 +1,90 @@
+"""The shared corpora: folder sources that many tests search, synced once per session.
+
+Each corpus is synced for real (files on disk, the parser, the embedding model, the
+version build) by a session fixture in ``tests/conftest.py``; a test that asks for it
+gets the rows of that sync copied into its own transaction (see ``tests/snapshots.py``)
+and its files rewritten as they were, so what one test changes the next never sees.
+
+The folders are synced in the order given, one sync (and so one index version) each.
+Tests that need ``transaction=True`` (a real worker, the live server) write their own.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.test import override_settings
+
+from ingest.runner import sync_job_run
+from sources.models import Source, SyncJob
+from sources.services.crud import source_create
+from tests.snapshots import Snapshot, snapshot_restore, snapshot_take
+
+DEPLOY = "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."
+ONCALL = "# On call\n\nThe pager rotates weekly between the platform engineers."
+STYLE = "# Style guide\n\nWrite short sentences and use the active voice."
+LEAVE = "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."
+
+WIKI = {"deploy.md": DEPLOY}
+HR = {"leave.md": LEAVE}
+WIKI_WITH_ONCALL = {**WIKI, "oncall.md": ONCALL}
+WIKI_WITH_STYLE = {**WIKI_WITH_ONCALL, "style.md": STYLE}
+# Enough about deploys for a reranker to reorder; the HR page mentions deploys too.
+WIKI_OF_DEPLOYS = {
+    **WIKI_WITH_STYLE,
+    "review.md": "# Code review\n\nEvery change needs one approving review before it is merged and deployed.",
+    "freeze.md": "# Release freeze\n\nNo deploys during the December freeze, except for security fixes.",
+    "rollback.md": "# Rollback\n\nA bad deploy is rolled back by redeploying the previous release.",
+}
+HR_ABOUT_DEPLOYS = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave before deploys."}
+
+
+@dataclass(frozen=True)
+class SyncedCorpus:
+    snapshot: Snapshot
+    folders: dict[Path, dict[str, tuple[bytes, int]]]  # folder -> file name -> (content, mtime in ns)
+
+
+def corpus_build(root: Path, allowed_paths: list[str], **folders: dict[str, str]) -> SyncedCorpus:
+    """Write ``folders`` under ``root`` and sync them in order (as ``sync_folders`` does), keeping a snapshot.
+
+    The caller runs it outside any test's transaction, with the database unblocked.
+    """
+    written: dict[Path, dict[str, tuple[bytes, int]]] = {}
+    for name, files in folders.items():
+        path = root / name
+        path.mkdir(parents=True)
+        for relative, text in files.items():
+            (path / relative).write_text(text, encoding="utf-8")
+        written[path] = {
+            relative: ((path / relative).read_bytes(), os.stat(path / relative).st_mtime_ns) for relative in files
+        }
+
+    def build() -> list[int]:
+        sources = []
+        for name, path in zip(folders, written, strict=True):
+            sources.append(source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(path)}))
+        for source in sources:
+            job = SyncJob.objects.create(source=source)
+            sync_job_run(job_id=job.pk)
+            job.refresh_from_db()
+            assert job.status == SyncJob.Status.SUCCEEDED, f"the shared corpus did not sync: {job.message}"
+        return [source.pk for source in sources]
+
+    with override_settings(SOURCE_ALLOWED_PATHS=allowed_paths):
+        snapshot = snapshot_take(build)
+    return SyncedCorpus(snapshot=snapshot, folders=written)
+
+
+def corpus_restore(corpus: SyncedCorpus) -> tuple[Source, ...]:
+    """The corpus's rows copied into the current transaction, its files as they were synced; its sources, in order."""
+    for path, files in corpus.folders.items():
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        for relative, (content, mtime_ns) in files.items():
+            (path / relative).write_bytes(content)
+            os.utime(path / relative, ns=(mtime_ns, mtime_ns))
+    pks = snapshot_restore(corpus.snapshot)
+    by_pk = Source.objects.in_bulk(pks)
+    return tuple(by_pk[pk] for pk in pks)
