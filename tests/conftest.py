@@ -170,21 +170,36 @@ def sync_folders(folder_source, sync_now):
 # --- the shared corpora (tests/corpus.py): synced once per session, restored per test ------------
 
 
-def _corpus_snapshot(django_db_blocker, tmp_path_factory, **folders):
-    with django_db_blocker.unblock():
-        root = tmp_path_factory.mktemp("corpus")
-        return corpus.corpus_build(root, allowed_paths(tmp_path_factory), **folders)
-
-
 @pytest.fixture(scope="session")
-def wiki_and_hr_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
-    return _corpus_snapshot(django_db_blocker, tmp_path_factory, wiki=corpus.WIKI, hr=corpus.HR)
+def corpus_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``corpus_snapshot(wiki=files, hr=files)``: those folders synced once, for a *session* fixture to keep.
+
+    Call it only from session fixtures, which run before any test's transaction opens;
+    a function fixture then hands the test ``corpus_restore(snapshot)``.
+    """
+
+    def build(**folders: dict[str, str]) -> corpus.SyncedCorpus:
+        with django_db_blocker.unblock():
+            return corpus.corpus_build(tmp_path_factory.mktemp("corpus"), allowed_paths(tmp_path_factory), **folders)
+
+    return build
 
 
 @pytest.fixture
-def wiki_and_hr(db, wiki_and_hr_snapshot):
+def corpus_restore(db):
+    """``corpus_restore(snapshot)``: the snapshot's rows in this test's transaction; its sources, in order."""
+    return corpus.corpus_restore
+
+
+@pytest.fixture(scope="session")
+def wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI, hr=corpus.HR)
+
+
+@pytest.fixture
+def wiki_and_hr(corpus_restore, wiki_and_hr_snapshot):
     """``(wiki, hr)``: one page each, synced in that order (v1 holds the wiki, v2 both). No grants."""
-    return corpus.corpus_restore(wiki_and_hr_snapshot)
+    return corpus_restore(wiki_and_hr_snapshot)
 
 
 @pytest.fixture

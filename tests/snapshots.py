@@ -42,6 +42,7 @@ def snapshot_take(build: Callable[[], Any]) -> Snapshot:
     The build may only add rows: one that changes or deletes rows that were already
     there cannot be replayed by inserting, so it fails here rather than in the tests.
     """
+    assert not connection.in_atomic_block, "take snapshots from session fixtures, before a test's transaction opens"
     with transaction.atomic(), connection.cursor() as cursor:
         tables = _tables(cursor)
         before = {table: _rows(cursor, table) for table in tables}
