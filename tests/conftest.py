@@ -174,13 +174,16 @@ def sync_folders(folder_source, sync_now):
 def corpus_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
     """``corpus_snapshot(wiki=files, hr=files)``: those folders synced once, for a *session* fixture to keep.
 
+    ``ages={"wiki/deploy.md": seconds}`` dates files before the sync (see ``corpus_build``).
+
     Call it only from session fixtures, which run before any test's transaction opens;
     a function fixture then hands the test ``corpus_restore(snapshot)``.
     """
 
-    def build(**folders: dict[str, str]) -> corpus.SyncedCorpus:
+    def build(*, ages: dict[str, float] | None = None, **folders: dict[str, str]) -> corpus.SyncedCorpus:
         with django_db_blocker.unblock():
-            return corpus.corpus_build(tmp_path_factory.mktemp("corpus"), allowed_paths(tmp_path_factory), **folders)
+            root = tmp_path_factory.mktemp("corpus")
+            return corpus.corpus_build(root, allowed_paths(tmp_path_factory), ages=ages, **folders)
 
     return build
 
@@ -200,6 +203,28 @@ def wiki_and_hr_snapshot(corpus_snapshot):
 def wiki_and_hr(corpus_restore, wiki_and_hr_snapshot):
     """``(wiki, hr)``: one page each, synced in that order (v1 holds the wiki, v2 both). No grants."""
     return corpus_restore(wiki_and_hr_snapshot)
+
+
+@pytest.fixture(scope="session")
+def two_page_wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI_WITH_ONCALL, hr=corpus.HR)
+
+
+@pytest.fixture
+def two_page_wiki_and_hr(corpus_restore, two_page_wiki_and_hr_snapshot):
+    """``(wiki, hr)``: the wiki's deploy and on-call pages, then HR's leave page. No grants."""
+    return corpus_restore(two_page_wiki_and_hr_snapshot)
+
+
+@pytest.fixture(scope="session")
+def three_page_wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI_WITH_STYLE, hr=corpus.HR)
+
+
+@pytest.fixture
+def three_page_wiki_and_hr(corpus_restore, three_page_wiki_and_hr_snapshot):
+    """``(wiki, hr)``: the wiki's deploy, on-call and style pages, then HR's leave page. No grants."""
+    return corpus_restore(three_page_wiki_and_hr_snapshot)
 
 
 @pytest.fixture

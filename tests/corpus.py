@@ -11,6 +11,7 @@ Tests that need ``transaction=True`` (a real worker, the live server) write thei
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +31,6 @@ WIKI = {"deploy.md": DEPLOY}
 HR = {"leave.md": LEAVE}
 WIKI_WITH_ONCALL = {**WIKI, "oncall.md": ONCALL}
 WIKI_WITH_STYLE = {**WIKI_WITH_ONCALL, "style.md": STYLE}
-# Enough about deploys for a reranker to reorder; the HR page mentions deploys too.
-WIKI_OF_DEPLOYS = {
-    **WIKI_WITH_STYLE,
-    "review.md": "# Code review\n\nEvery change needs one approving review before it is merged and deployed.",
-    "freeze.md": "# Release freeze\n\nNo deploys during the December freeze, except for security fixes.",
-    "rollback.md": "# Rollback\n\nA bad deploy is rolled back by redeploying the previous release.",
-}
-HR_ABOUT_DEPLOYS = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave before deploys."}
 
 
 @dataclass(frozen=True)
@@ -46,20 +39,29 @@ class SyncedCorpus:
     folders: dict[Path, dict[str, tuple[bytes, int]]]  # folder -> file name -> (content, mtime in ns)
 
 
-def corpus_build(root: Path, allowed_paths: list[str], **folders: dict[str, str]) -> SyncedCorpus:
+def corpus_build(
+    root: Path, allowed_paths: list[str], *, ages: dict[str, float] | None = None, **folders: dict[str, str]
+) -> SyncedCorpus:
     """Write ``folders`` under ``root`` and sync them in order (as ``sync_folders`` does), keeping a snapshot.
 
+    ``ages={"wiki/deploy.md": seconds}`` dates a file that long before now (negative: in the future).
     The caller runs it outside any test's transaction, with the database unblocked.
     """
+    ages = ages or {}
+    now = time.time()
     written: dict[Path, dict[str, tuple[bytes, int]]] = {}
     for name, files in folders.items():
         path = root / name
         path.mkdir(parents=True)
         for relative, text in files.items():
             (path / relative).write_text(text, encoding="utf-8")
+            if (age := ages.pop(f"{name}/{relative}", None)) is not None:
+                os.utime(path / relative, (now - age, now - age))
         written[path] = {
             relative: ((path / relative).read_bytes(), os.stat(path / relative).st_mtime_ns) for relative in files
         }
+
+    assert not ages, f"no such files: {sorted(ages)}"
 
     def build() -> list[int]:
         sources = []
