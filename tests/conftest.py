@@ -5,8 +5,14 @@ Redis, the embedding model, and (for ``worker`` tests) a Celery worker process.
 own embedded servers, apart from those of ``make run``.
 """
 
-import hashlib
 import os
+
+# One math thread per process (torch reads this when first imported, and the workers and servers the tests
+# start inherit it): on a small shared machine a thread per core, spinning while they wait for each other,
+# embeds several times slower than one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import hashlib
 import subprocess
 import sys
 import tempfile
