@@ -180,16 +180,16 @@ def sync_folders(folder_source, sync_now):
 def corpus_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
     """``corpus_snapshot(wiki=files, hr=files)``: those folders synced once, for a *session* fixture to keep.
 
-    ``ages={"wiki/deploy.md": seconds}`` dates files before the sync (see ``corpus_build``).
+    ``ages`` dates files before the sync; ``then(*sources)`` runs after it (see ``corpus_build``).
 
     Call it only from session fixtures, which run before any test's transaction opens;
     a function fixture then hands the test ``corpus_restore(snapshot)``.
     """
 
-    def build(*, ages: dict[str, float] | None = None, **folders: dict[str, str]) -> corpus.SyncedCorpus:
+    def build(*, ages=None, then=None, **folders: dict[str, str]) -> corpus.SyncedCorpus:
         with django_db_blocker.unblock():
             root = tmp_path_factory.mktemp("corpus")
-            return corpus.corpus_build(root, allowed_paths(tmp_path_factory), ages=ages, **folders)
+            return corpus.corpus_build(root, allowed_paths(tmp_path_factory), ages=ages, then=then, **folders)
 
     return build
 
@@ -209,6 +209,18 @@ def wiki_and_hr_snapshot(corpus_snapshot):
 def wiki_and_hr(corpus_restore, wiki_and_hr_snapshot):
     """``(wiki, hr)``: one page each, synced in that order (v1 holds the wiki, v2 both). No grants."""
     return corpus_restore(wiki_and_hr_snapshot)
+
+
+@pytest.fixture(scope="session")
+def wiki_alone_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI)
+
+
+@pytest.fixture
+def wiki_alone(corpus_restore, wiki_alone_snapshot):
+    """The one-page wiki, synced on its own (one version). No grants."""
+    (wiki,) = corpus_restore(wiki_alone_snapshot)
+    return wiki
 
 
 @pytest.fixture(scope="session")

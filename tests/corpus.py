@@ -12,8 +12,10 @@ Tests that need ``transaction=True`` (a real worker, the live server) write thei
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.test import override_settings
 
@@ -36,20 +38,39 @@ WIKI_WITH_STYLE = {**WIKI_WITH_ONCALL, "style.md": STYLE}
 @dataclass(frozen=True)
 class SyncedCorpus:
     snapshot: Snapshot
-    folders: dict[Path, dict[str, tuple[bytes, int]]]  # folder -> file name -> (content, mtime in ns)
+    folders: dict[Path, dict[str, tuple[bytes, int]]]  # folder -> file name -> (content, mtime in ns), after the build
+
+    @property
+    def extra(self):
+        """What the build's ``then`` returned (primary keys, not model instances)."""
+        return self.snapshot.value[1]
+
+
+def corpus_sync(source: Source) -> SyncJob:
+    """A sync run in this process, as the ``sync_now`` fixture runs one."""
+    job = SyncJob.objects.create(source=source)
+    sync_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
 
 
 def corpus_build(
-    root: Path, allowed_paths: list[str], *, ages: dict[str, float] | None = None, **folders: dict[str, str]
+    root: Path,
+    allowed_paths: list[str],
+    *,
+    ages: dict[str, float] | None = None,
+    then: Callable[..., Any] | None = None,
+    **folders: dict[str, str],
 ) -> SyncedCorpus:
     """Write ``folders`` under ``root`` and sync them in order (as ``sync_folders`` does), keeping a snapshot.
 
     ``ages={"wiki/deploy.md": seconds}`` dates a file that long before now (negative: in the future).
-    The caller runs it outside any test's transaction, with the database unblocked.
+    ``then(*sources)`` runs after the syncs (to change files and sync again, say); what it returns is
+    kept as ``extra``. The caller runs it outside any test's transaction, with the database unblocked.
     """
-    ages = ages or {}
+    ages = dict(ages or {})
     now = time.time()
-    written: dict[Path, dict[str, tuple[bytes, int]]] = {}
+    paths = []
     for name, files in folders.items():
         path = root / name
         path.mkdir(parents=True)
@@ -57,26 +78,30 @@ def corpus_build(
             (path / relative).write_text(text, encoding="utf-8")
             if (age := ages.pop(f"{name}/{relative}", None)) is not None:
                 os.utime(path / relative, (now - age, now - age))
-        written[path] = {
-            relative: ((path / relative).read_bytes(), os.stat(path / relative).st_mtime_ns) for relative in files
-        }
-
+        paths.append(path)
     assert not ages, f"no such files: {sorted(ages)}"
 
-    def build() -> list[int]:
-        sources = []
-        for name, path in zip(folders, written, strict=True):
-            sources.append(source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(path)}))
+    def build() -> tuple[list[int], Any]:
+        sources = [
+            source_create(name=name, kind=Source.Kind.FOLDER, config={"path": str(path)})
+            for name, path in zip(folders, paths, strict=True)
+        ]
         for source in sources:
-            job = SyncJob.objects.create(source=source)
-            sync_job_run(job_id=job.pk)
-            job.refresh_from_db()
+            job = corpus_sync(source)
             assert job.status == SyncJob.Status.SUCCEEDED, f"the shared corpus did not sync: {job.message}"
-        return [source.pk for source in sources]
+        return [source.pk for source in sources], then(*sources) if then else None
 
     with override_settings(SOURCE_ALLOWED_PATHS=allowed_paths):
         snapshot = snapshot_take(build)
-    return SyncedCorpus(snapshot=snapshot, folders=written)
+    return SyncedCorpus(snapshot=snapshot, folders={path: _files(path) for path in paths})
+
+
+def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def corpus_restore(corpus: SyncedCorpus) -> tuple[Source, ...]:
@@ -85,8 +110,9 @@ def corpus_restore(corpus: SyncedCorpus) -> tuple[Source, ...]:
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         for relative, (content, mtime_ns) in files.items():
+            (path / relative).parent.mkdir(parents=True, exist_ok=True)
             (path / relative).write_bytes(content)
             os.utime(path / relative, ns=(mtime_ns, mtime_ns))
-    pks = snapshot_restore(corpus.snapshot)
+    pks, _ = snapshot_restore(corpus.snapshot)
     by_pk = Source.objects.in_bulk(pks)
     return tuple(by_pk[pk] for pk in pks)
