@@ -233,13 +233,19 @@ class RevisionSignature(models.Model):
         return f"signature of revision {self.revision_id}"
 
 
-class CollectionMark(models.Model):
-    """Garbage collection's watermark: revisions up to this id were already checked for being orphans."""
+class GarbageCandidate(models.Model):
+    """A revision that perhaps no version holds: stored by a sync that ended without a version (failed, cancelled).
 
-    revisions_checked_to = models.BigIntegerField(default=0)
+    Garbage collection checks these and the revisions of the spans it deletes, and
+    nothing else, so it costs what it can delete, not the size of the corpus.
+    """
+
+    revision = models.OneToOneField(
+        "sources.DocumentRevision", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
 
     def __str__(self):
-        return f"revisions checked to {self.revisions_checked_to}"
+        return f"revision {self.revision_id} may be garbage"
 
 
 class TermStatSpan(models.Model):

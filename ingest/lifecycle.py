@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from index_versions.models import GarbageCandidate
 from ingest.task_names import SYNC_SOURCE_TASK, SYNC_STEP_TASK
 from ragplatform.celery import enqueue_on_commit
 from ragplatform.exceptions import Conflict, ErrorCode
@@ -151,6 +152,17 @@ def sync_job_end(job: SyncJob, *, status: str, message: str = "") -> None:
                 job.progress_done = job.progress_total
         fields = ["status", "message", "finished_at", "counts", "errors", "index_version"]
         job.save(update_fields=[*fields, "progress_done", "progress_total"])
+        if job.index_version_id is None:
+            # What this job stored but no version took in is garbage unless a later sync uses it.
+            GarbageCandidate.objects.bulk_create(
+                [
+                    GarbageCandidate(revision_id=revision_id)
+                    for revision_id in SyncItem.objects.filter(job=job, revision__isnull=False)
+                    .exclude(state=SyncItem.State.UNCHANGED)
+                    .values_list("revision_id", flat=True)
+                ],
+                ignore_conflicts=True,
+            )
         SyncItem.objects.filter(job=job).delete()
         if status in (SyncJob.Status.SUCCEEDED, SyncJob.Status.PARTIAL):
             Source.objects.filter(pk=job.source_id).update(last_synced_at=job.finished_at)
