@@ -88,7 +88,7 @@ def measure(dataset, reader, corpus_id: dict[int, str], *, per_lexeme: int) -> d
         float(a == b) for a, b in zip(ranked["exact"], ranked["bounded"], strict=True)
     )
     figures["overlap_top10"] = statistics.mean(
-        len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(ranked["exact"], ranked["bounded"], strict=True)
+        len(set(a) & set(b)) / max(len(set(a)), 1) for a, b in zip(ranked["exact"], ranked["bounded"], strict=True)
     )
     return figures
 

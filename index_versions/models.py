@@ -202,7 +202,7 @@ class KeywordPosting(models.Model):
             # Search: the best postings of a word, visible ones first checked from the index itself.
             models.Index(
                 fields=["pipeline", "lexeme", "-impact"],
-                include=["chunk", "revision_id", "source_id"],
+                include=["chunk", "revision_id", "source_id", "frequency", "length"],
                 name="posting_impact",
             ),
         ]

@@ -329,8 +329,10 @@ BM25_K1 = float(os.environ.get("BM25_K1", "1.2"))
 BM25_B = float(os.environ.get("BM25_B", "0.75"))
 # Up to this many visible chunks the keyword leg scores all of them; above, the best postings of each
 # query lexeme (at least the leg's depth), so its cost follows k, not the number of matches.
-KEYWORD_EXACT_MAX_CHUNKS = int(os.environ.get("KEYWORD_EXACT_MAX_CHUNKS", "2000"))
+KEYWORD_EXACT_MAX_CHUNKS = int(os.environ.get("KEYWORD_EXACT_MAX_CHUNKS", "1000"))
 KEYWORD_CANDIDATES_PER_LEXEME = int(os.environ.get("KEYWORD_CANDIDATES_PER_LEXEME", "200"))
+# Candidates whose score is completed from every query lexeme's postings (at least the leg's depth).
+KEYWORD_RESCORED = int(os.environ.get("KEYWORD_RESCORED", "300"))
 # Evaluation gate (retrieval.evaluation.gate): a sync activates its version only if its nDCG@10 on this JSONL set,
 # searched as EVALUATION_GATE_USER under the ordinary ACL, is at least the active version's minus the
 # tolerance; otherwise the version stays ready for an operator. Empty path: off (syncs always activate).

@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 "indexes": [
                     models.Index(
                         fields=["pipeline", "lexeme", "-impact"],
-                        include=("chunk", "revision_id", "source_id"),
+                        include=("chunk", "revision_id", "source_id", "frequency", "length"),
                         name="posting_impact",
                     )
                 ],

@@ -38,6 +38,14 @@ _TSQUERY = """
 """
 
 
+# Okapi BM25 of query lexeme ``t`` (df) in the chunk of posting ``p`` (frequency, length), corpus ``a``.
+_CONTRIBUTION = """(
+    ln(1 + (greatest(a.n, t.df) - t.df + 0.5) / (t.df + 0.5))
+    * p.frequency * (%(k1)s + 1)
+    / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * p.length / a.avgdl))
+)"""
+
+
 def vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
@@ -160,33 +168,46 @@ class SearchStatement:
             )""",
             readable=readable,
         )
+        self.params["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
         if plan == SearchPlan.KEYWORD_EXACT:
+            # Every visible chunk holding a query lexeme, with its whole (exact) score.
             candidates = compose(
                 f"""
-                SELECT c.id AS chunk_id, vd.revision_id
+                SELECT c.id AS chunk_id, vd.revision_id, sum({_CONTRIBUTION}) AS partial
                 FROM ({{rows}}) vd
                 JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
-                WHERE {{restriction}}""",
+                JOIN {_POSTING} p ON p.chunk_id = c.id AND p.lexeme = ANY(ARRAY(SELECT lexeme FROM terms))
+                JOIN terms t ON t.lexeme = p.lexeme
+                CROSS JOIN corpus a
+                WHERE {{restriction}}
+                GROUP BY c.id, vd.revision_id
+                ORDER BY partial DESC, c.id
+                LIMIT %(rescored)s""",
                 rows=self.rows,
                 restriction=self.restriction,
             )
         else:
-            # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible
-            # ones: the source grant is checked from the index, the whole ACL on what passes it.
+            # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible ones
+            # (the source grant checked from the index, the whole ACL on what passes it); a chunk's partial
+            # score sums the lexemes it was found under, and only the best partial scores are rescored.
             self.params["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
             candidates = compose(
                 f"""
-                SELECT DISTINCT best.chunk_id, best.revision_id
+                SELECT best.chunk_id, best.revision_id, sum(best.contribution) AS partial
                 FROM terms t
+                CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
-                    SELECT p.chunk_id, p.revision_id
+                    SELECT p.chunk_id, p.revision_id, {_CONTRIBUTION} AS contribution
                     FROM {_POSTING} p
                     JOIN ({{rows}}) vd ON vd.revision_id = p.revision_id
                     WHERE p.pipeline_id = %(pipeline_id)s AND p.lexeme = t.lexeme AND {{granted}}
                       AND {{restriction}}
                     ORDER BY p.impact DESC
                     LIMIT %(per_lexeme)s
-                ) best""",
+                ) best
+                GROUP BY best.chunk_id, best.revision_id
+                ORDER BY partial DESC, best.chunk_id
+                LIMIT %(rescored)s""",
                 rows=self.rows,
                 granted=visible_sources_condition(user=self.user, source_column="p.source_id"),
                 restriction=self.restriction,
@@ -215,11 +236,7 @@ class SearchStatement:
                 FROM matched m
                 CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
-                    SELECT sum(
-                        ln(1 + (greatest(a.n, t.df) - t.df + 0.5) / (t.df + 0.5))
-                        * p.frequency * (%(k1)s + 1)
-                        / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * p.length / a.avgdl))
-                    ) AS rank
+                    SELECT sum({_CONTRIBUTION}) AS rank
                     FROM terms t
                     JOIN {_POSTING} p ON p.chunk_id = m.chunk_id AND p.lexeme = t.lexeme
                 ) s
