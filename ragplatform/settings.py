@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # PostgreSQL, the broker or the cache down: 503 with Retry-After (JSON under /api/), never a 500.
+    "ragplatform.middleware.DependencyUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,6 +249,8 @@ SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
 # Per-document parser deadline; the parser process is killed after it.
 SOURCE_PARSE_TIMEOUT_SECONDS = float(os.environ.get("SOURCE_PARSE_TIMEOUT_SECONDS", "60"))
+# The parser process's address-space limit: a document that needs more fails alone, with a reason.
+SOURCE_PARSE_MEMORY_BYTES = int(os.environ.get("SOURCE_PARSE_MEMORY_BYTES", str(2 * 1024**3)))
 # A running sync with no live task and no progress for this long is resumed (by a request or beat).
 SYNC_STALE_AFTER_SECONDS = int(os.environ.get("SYNC_STALE_AFTER_SECONDS", "600"))
 
