@@ -35,7 +35,8 @@ from benchdata import (  # noqa: E402
     version_build,
 )
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
 from acl.services import grant_create  # noqa: E402
 from retrieval.evaluation.beir import dataset_read  # noqa: E402
@@ -93,11 +94,28 @@ def measure(dataset, reader, corpus_id: dict[int, str], *, per_lexeme: int) -> d
     return figures
 
 
+def explain(reader, query: str, *, per_lexeme: int) -> None:
+    """Each plan's statement for ``query`` under EXPLAIN ANALYZE, with the search's own planner options."""
+    for plan, threshold in PLANS.items():
+        forced = override_settings(KEYWORD_EXACT_MAX_CHUNKS=threshold, KEYWORD_CANDIDATES_PER_LEXEME=per_lexeme)
+        with forced, CaptureQueriesContext(connection) as queries:
+            search(user=reader, query=query, k=K, mode=SearchMode.KEYWORD)
+        options, statement = (
+            q["sql"] for q in queries.captured_queries if "set_config" in q["sql"] or "@@" in q["sql"]
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(options)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement)
+            print(f"--- {plan}\n" + "\n".join(row[0] for row in cursor.fetchall()))
+            transaction.set_rollback(True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "scifact"))
     parser.add_argument("--per-lexeme", type=int, default=200)
     parser.add_argument("--smoke", action="store_true", help="a tiny fake dataset")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each plan for the first query")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         path = fake_beir_dataset(Path(scratch) / "fake") if args.smoke else Path(args.dataset)
@@ -105,6 +123,8 @@ def main() -> None:
         with scratch_database():
             reader, corpus_id = load(dataset)
             figures = measure(dataset, reader, corpus_id, per_lexeme=args.per_lexeme)
+            if args.explain:
+                explain(reader, next(iter(dataset.queries.values())), per_lexeme=args.per_lexeme)
     print(f"{dataset.name}: {len(dataset.corpus):,} one-chunk documents, {figures['queries']} judged queries")
     print(f"KEYWORD_CANDIDATES_PER_LEXEME = {figures['per_lexeme']}")
     print("| plan | nDCG@10 | p50 ms | p95 ms |\n| --- | ---: | ---: | ---: |")

@@ -216,7 +216,8 @@ class SearchStatement:
             f"""
                 SELECT cd.chunk_id, vd.document_id, vd.source_id, cd.revision_id
                 FROM candidates cd
-                JOIN {_CHUNK} c ON c.id = cd.chunk_id
+                -- A primary-key probe per candidate (OFFSET 0 keeps the planner from matching through GIN).
+                CROSS JOIN LATERAL (SELECT c.search_vector FROM {_CHUNK} c WHERE c.id = cd.chunk_id OFFSET 0) c
                 JOIN ({{rows}}) vd ON vd.revision_id = cd.revision_id
                 CROSS JOIN q
                 WHERE c.search_vector @@ q.query AND {{restriction}}""",
