@@ -5,8 +5,14 @@ Redis, the embedding model, and (for ``worker`` tests) a Celery worker process.
 own embedded servers, apart from those of ``make run``.
 """
 
-import hashlib
 import os
+
+# One math thread per process (torch reads this when first imported, and the workers and servers the tests
+# start inherit it): on a small shared machine a thread per core, spinning while they wait for each other,
+# embeds several times slower than one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import hashlib
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,7 @@ from acl.services import role_groups_ensure
 from ingest.runner import sync_job_run
 from sources.models import Source, SyncJob
 from sources.services.crud import source_create
+from tests import corpus
 
 
 def pytest_configure(config):
@@ -164,6 +171,78 @@ def sync_folders(folder_source, sync_now):
         return sources
 
     return create
+
+
+# --- the shared corpora (tests/corpus.py): synced once per session, restored per test ------------
+
+
+@pytest.fixture(scope="session")
+def corpus_snapshot(django_db_setup, django_db_blocker, tmp_path_factory):
+    """``corpus_snapshot(wiki=files, hr=files)``: those folders synced once, for a *session* fixture to keep.
+
+    ``ages`` dates files before the sync; ``then(*sources)`` runs after it (see ``corpus_build``).
+
+    Call it only from session fixtures, which run before any test's transaction opens;
+    a function fixture then hands the test ``corpus_restore(snapshot)``.
+    """
+
+    def build(*, ages=None, then=None, **folders: dict[str, str]) -> corpus.SyncedCorpus:
+        with django_db_blocker.unblock():
+            root = tmp_path_factory.mktemp("corpus")
+            return corpus.corpus_build(root, allowed_paths(tmp_path_factory), ages=ages, then=then, **folders)
+
+    return build
+
+
+@pytest.fixture
+def corpus_restore(db):
+    """``corpus_restore(snapshot)``: the snapshot's rows in this test's transaction; its sources, in order."""
+    return corpus.corpus_restore
+
+
+@pytest.fixture(scope="session")
+def wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI, hr=corpus.HR)
+
+
+@pytest.fixture
+def wiki_and_hr(corpus_restore, wiki_and_hr_snapshot):
+    """``(wiki, hr)``: one page each, synced in that order (v1 holds the wiki, v2 both). No grants."""
+    return corpus_restore(wiki_and_hr_snapshot)
+
+
+@pytest.fixture(scope="session")
+def wiki_alone_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI)
+
+
+@pytest.fixture
+def wiki_alone(corpus_restore, wiki_alone_snapshot):
+    """The one-page wiki, synced on its own (one version). No grants."""
+    (wiki,) = corpus_restore(wiki_alone_snapshot)
+    return wiki
+
+
+@pytest.fixture(scope="session")
+def two_page_wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI_WITH_ONCALL, hr=corpus.HR)
+
+
+@pytest.fixture
+def two_page_wiki_and_hr(corpus_restore, two_page_wiki_and_hr_snapshot):
+    """``(wiki, hr)``: the wiki's deploy and on-call pages, then HR's leave page. No grants."""
+    return corpus_restore(two_page_wiki_and_hr_snapshot)
+
+
+@pytest.fixture(scope="session")
+def three_page_wiki_and_hr_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=corpus.WIKI_WITH_STYLE, hr=corpus.HR)
+
+
+@pytest.fixture
+def three_page_wiki_and_hr(corpus_restore, three_page_wiki_and_hr_snapshot):
+    """``(wiki, hr)``: the wiki's deploy, on-call and style pages, then HR's leave page. No grants."""
+    return corpus_restore(three_page_wiki_and_hr_snapshot)
 
 
 @pytest.fixture

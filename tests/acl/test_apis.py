@@ -4,10 +4,9 @@ import pytest
 from django.contrib.auth.models import Group
 
 from acl.models import AuditEvent, SourceGrant
+from tests.corpus import HR, WIKI
 
 GRANT_FIELDS = {"id", "source", "user", "group", "created_at"}
-WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 
 
 def page(response) -> list:
@@ -132,8 +131,8 @@ def test_non_staff_cannot_delete_grants_not_even_their_own(api, alice, folder_so
 
 
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(wiki_and_hr):
+    return wiki_and_hr
 
 
 def test_grant_created_via_api_reveals_source_on_next_search(api, staff, alice, synced):

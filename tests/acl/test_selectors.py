@@ -63,11 +63,15 @@ def test_inactive_user_sees_nothing_even_with_a_grant(db, folder_source, grant, 
 # --- document access lists and the document-level filter -------------------------------------
 
 
+@pytest.fixture(scope="session")
+def listed_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki={"a.md": "# A\n\nalpha", "b.md": "# B\n\nbeta"})
+
+
 @pytest.fixture
-def listed(folder_source, sync_now, grant):
+def listed(corpus_restore, listed_snapshot, grant):
     """A synced source with two documents, granted to the group "staff-all"."""
-    wiki = folder_source("wiki", {"a.md": "# A\n\nalpha", "b.md": "# B\n\nbeta"})
-    sync_now(wiki)
+    (wiki,) = corpus_restore(listed_snapshot)
     grant(wiki, group="staff-all")
     return wiki
 

@@ -6,18 +6,29 @@ import pytest
 from django.contrib.auth.models import Group
 
 from acl.models import SourceGrant
+from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active
 from sources.models import SyncJob
+from tests.corpus import corpus_sync
+
+
+def _add_b_and_sync_again(wiki):
+    first = wiki.sync_jobs.get().index_version_id
+    Path(wiki.config["path"], "b.md").write_text("# B\n\nbeta")
+    corpus_sync(wiki)
+    return first
+
+
+@pytest.fixture(scope="session")
+def synced_twice_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki={"a.md": "# A\n\nalpha"}, then=_add_b_and_sync_again)
 
 
 @pytest.fixture
-def synced(folder_source, sync_now):
+def synced(corpus_restore, synced_twice_snapshot):
     """A source synced twice, so that there is a version to roll back to and a sync to undo."""
-    wiki = folder_source("wiki", {"a.md": "# A\n\nalpha"})
-    first = sync_now(wiki).index_version
-    Path(wiki.config["path"], "b.md").write_text("# B\n\nbeta")
-    sync_now(wiki)
-    return wiki, first
+    (wiki,) = corpus_restore(synced_twice_snapshot)
+    return wiki, IndexVersion.objects.get(pk=synced_twice_snapshot.extra)
 
 
 def _nav(page: str) -> set[str]:

@@ -20,11 +20,15 @@ def _readable(user, document) -> bool:
     return document_list(user=user).filter(pk=document.pk).exists()
 
 
+@pytest.fixture(scope="session")
+def permissions_wiki_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki={"a.md": "# Alpha\n\nalpha", "b.md": "# Beta\n\nbeta"})
+
+
 @pytest.fixture
-def wiki(folder_source, sync_now):
+def wiki(corpus_restore, permissions_wiki_snapshot):
     """A synced source with two documents: a.md (given access lists by the tests) and b.md."""
-    source = folder_source("wiki", {"a.md": "# Alpha\n\nalpha", "b.md": "# Beta\n\nbeta"})
-    sync_now(source)
+    (source,) = corpus_restore(permissions_wiki_snapshot)
     return source
 
 

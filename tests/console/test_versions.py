@@ -6,15 +6,27 @@ import pytest
 
 from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active
+from tests.corpus import corpus_sync
+
+
+def _drop_oncall_and_sync_again(source):
+    old = source.sync_jobs.get().index_version_id
+    Path(source.config["path"], "oncall.md").unlink()
+    return old, corpus_sync(source).index_version_id
+
+
+@pytest.fixture(scope="session")
+def two_versions_snapshot(corpus_snapshot):
+    wiki = {"deploy.md": "# Deploying\n\nThree waves.", "oncall.md": "# On call\n\nPages."}
+    return corpus_snapshot(wiki=wiki, then=_drop_oncall_and_sync_again)
 
 
 @pytest.fixture
-def two_versions(folder_source, sync_now):
-    source = folder_source("wiki", {"deploy.md": "# Deploying\n\nThree waves.", "oncall.md": "# On call\n\nPages."})
-    old = sync_now(source).index_version
-    Path(source.config["path"], "oncall.md").unlink()
-    new = sync_now(source).index_version
-    return old, new
+def two_versions(corpus_restore, two_versions_snapshot):
+    """The wiki synced, then synced again without its on-call page: ``(old, new)``, new active."""
+    corpus_restore(two_versions_snapshot)
+    old, new = two_versions_snapshot.extra
+    return IndexVersion.objects.get(pk=old), IndexVersion.objects.get(pk=new)
 
 
 def test_versions_page_offers_roll_back_for_older_versions(client, operator, two_versions):

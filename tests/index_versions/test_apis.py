@@ -6,18 +6,16 @@ from index_versions.models import Activation, IndexVersion
 
 VERSION_FIELDS = {"id", "state", "created_at", "ready_at", "activated_at", "parent", "pipeline", "counts", "note"}
 PIPELINE_FIELDS = {"id", "chunker", "embedding_model", "dimensions"}
-WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 
 
 @pytest.fixture
-def versions(folder_source, sync_now, grant, alice):
+def versions(wiki_and_hr, grant, alice):
     """v1 holds wiki only; v2 (active) holds wiki and hr. ``alice`` may read both sources."""
-    wiki, hr = folder_source("wiki", WIKI), folder_source("hr", HR)
+    wiki, hr = wiki_and_hr
     grant(wiki, user=alice)
     grant(hr, user=alice)
-    v1 = sync_now(wiki).index_version
-    v2 = sync_now(hr).index_version
+    v1 = wiki.sync_jobs.get().index_version
+    v2 = hr.sync_jobs.get().index_version
     return v1, v2, wiki, hr
 
 

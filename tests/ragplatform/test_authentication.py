@@ -6,13 +6,10 @@ from rest_framework.test import APIClient
 from acl.models import AuditEvent
 from acl.services import api_key_create, api_key_revoke, service_account_create
 
-WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
-
 
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(wiki_and_hr):
+    return wiki_and_hr
 
 
 @pytest.fixture

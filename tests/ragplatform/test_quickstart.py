@@ -14,6 +14,7 @@ def test_quickstart_smoke_boots_syncs_and_enforces_grants(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "PORT"}}
     env["RAG_DATA_DIR"] = str(tmp_path / "data")
     env["DEMO_PASSWORD"] = "smoke-test-password"
+    env["WEB_CONCURRENCY"] = "1"  # one web worker loading the model, not two competing for the test machine's cores
     result = subprocess.run(
         [sys.executable, "manage.py", "quickstart", "--smoke"],
         cwd=settings.BASE_DIR,

@@ -101,21 +101,27 @@ STALE_POLICY = (
 STALE_DEPLOY = "# Deploying\n\nDeploys roll out in three waves with a bake time between the waves."
 
 
+@pytest.fixture(scope="session")
+def stale_copies_snapshot(corpus_snapshot):
+    day = 86400
+    return corpus_snapshot(
+        archive={"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY},
+        handbook={"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY},
+        ages={
+            "archive/policy.md": 400 * day,
+            "archive/deploy.md": 1000,
+            "handbook/policy.md": 0,
+            "handbook/deploy.md": 1000,
+        },
+    )
+
+
 @pytest.fixture
-def stale_copies(folder_source, sync_now):
+def stale_copies(corpus_restore, stale_copies_snapshot):
     """Sources ``archive`` and ``handbook`` with two copied documents each; returns ``(archive, handbook, version)``.
 
     The policy's copies disagree on their date (the archive's is 400 days older); the
-    deploy guide's copies share theirs.
+    deploy guide's copies share theirs. Synced archive first; ``version`` is the second sync's.
     """
-    import os
-    import time
-
-    archive = folder_source("archive", {"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY})
-    handbook = folder_source("handbook", {"policy.md": STALE_POLICY, "deploy.md": STALE_DEPLOY})
-    now = time.time()
-    for source, policy_age_days in ((archive, 400), (handbook, 0)):
-        for name, age in (("policy.md", policy_age_days * 86400), ("deploy.md", 1000)):
-            os.utime(os.path.join(source.config["path"], name), (now - age, now - age))
-    sync_now(archive)
-    return archive, handbook, sync_now(handbook).index_version
+    archive, handbook = corpus_restore(stale_copies_snapshot)
+    return archive, handbook, handbook.sync_jobs.get().index_version

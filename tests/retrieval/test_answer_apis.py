@@ -4,17 +4,12 @@ import pytest
 
 from retrieval.generators import NOTHING_FOUND
 
-WIKI = {
-    "deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves.",
-    "oncall.md": "# On call\n\nThe pager rotates weekly between the platform engineers.",
-}
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 CITATION_FIELDS = {"n", "document_id", "title", "uri", "chunk_id", "text"}
 
 
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(two_page_wiki_and_hr):
+    return two_page_wiki_and_hr
 
 
 def answer(client, query: str, **extra):

@@ -6,12 +6,6 @@ HIT_FIELDS = {
     *("chunk_id", "document_id", "document_title", "source_id", "uri", "section", "text", "score"),
     *("modified_at", "also_in", "metadata"),
 }
-WIKI = {
-    "deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves.",
-    "oncall.md": "# On call\n\nThe pager rotates weekly between the platform engineers.",
-    "style.md": "# Style guide\n\nWrite short sentences and use the active voice.",
-}
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
 
 # Token lookup, active version, then inside the search's transaction: SAVEPOINT, the
 # planner options, the bounded count of visible documents, the vector query (exact plan
@@ -20,8 +14,8 @@ SEARCH_QUERIES = 9
 
 
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(three_page_wiki_and_hr):
+    return three_page_wiki_and_hr
 
 
 def search(client, query: str, **extra):

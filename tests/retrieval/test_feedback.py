@@ -6,15 +6,11 @@ import pytest
 
 from retrieval.models import Feedback
 
-WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
-
 
 @pytest.fixture
-def wiki(folder_source, sync_now, grant, alice):
-    source = folder_source("wiki", WIKI)
-    sync_now(source)
-    grant(source, user=alice)
-    return source
+def wiki(wiki_alone, grant, alice):
+    grant(wiki_alone, user=alice)
+    return wiki_alone
 
 
 def rate(client, event_id, rating="up", comment=""):

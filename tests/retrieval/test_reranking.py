@@ -27,9 +27,14 @@ HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parent
 QUERY = "how are deploys rolled out and rolled back"
 
 
+@pytest.fixture(scope="session")
+def deploys_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=WIKI, hr=HR)
+
+
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(corpus_restore, deploys_snapshot):
+    return corpus_restore(deploys_snapshot)
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,14 @@ from index_versions.selectors import version_entries
 from index_versions.services.activation import index_version_activate
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
 from sources.models import DocumentRevision
+from tests.corpus import HR, WIKI
 
-HR = {"leave.md": "# Parental leave\n\nEmployees get twenty weeks of paid parental leave."}
-WIKI = {"deploy.md": "# Deploying\n\nDeploys roll out in three waves with a bake time between waves."}
 DIMS = 384
 
 
 @pytest.fixture
-def two_sources(folder_source, sync_now):
-    hr, wiki = folder_source("hr", HR), folder_source("wiki", WIKI)
-    sync_now(hr)
-    sync_now(wiki)
+def two_sources(wiki_and_hr):
+    wiki, hr = wiki_and_hr
     return hr, wiki
 
 
@@ -346,15 +343,25 @@ CODES = {
 }
 
 
+@pytest.fixture(scope="session")
+def coded_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=WIKI, hr=HR, codes=CODES)
+
+
 @pytest.fixture
-def coded(folder_source, sync_now, two_sources):
-    source = folder_source("codes", CODES)
-    sync_now(source)
-    return source
+def coded_corpus(corpus_restore, coded_snapshot):
+    """``(hr, wiki, codes)``: the two sources and, synced after them, one with an error code."""
+    wiki, hr, codes = corpus_restore(coded_snapshot)
+    return hr, wiki, codes
+
+
+@pytest.fixture
+def coded(coded_corpus):
+    return coded_corpus[2]
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
-def test_keyword_legs_find_an_exact_code_only_in_granted_sources(coded, two_sources, grant, alice, mode):
+def test_keyword_legs_find_an_exact_code_only_in_granted_sources(coded, grant, alice, mode):
     assert search(user=alice, query="XQZ-7731 fault", k=5, mode=mode).results == []
     grant(coded, user=alice)
     hits = search(user=alice, query="XQZ-7731 fault", k=5, mode=mode).results
@@ -433,8 +440,8 @@ def test_query_count_per_mode_is_fixed(coded, grant, make_user, django_assert_nu
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid", "vector"])
-def test_filters_restrict_sources_types_and_dates_in_every_mode(coded, two_sources, grant, alice, mode):
-    hr, wiki = two_sources
+def test_filters_restrict_sources_types_and_dates_in_every_mode(coded_corpus, grant, alice, mode):
+    hr, wiki, coded = coded_corpus
     for source in (hr, wiki, coded):
         grant(source, user=alice)
     query = "parental leave weeks"
@@ -460,13 +467,18 @@ RELEASES = {
 RELEASE_QUERY = "what does the release add"
 
 
+@pytest.fixture(scope="session")
+def releases_snapshot(corpus_snapshot):
+    return corpus_snapshot(notes=RELEASES, hr=HR)
+
+
 @pytest.fixture
-def releases(sync_folders, grant, alice):
+def releases(corpus_restore, releases_snapshot, grant, alice):
     """Two equally relevant release notes; the one ranked first is dated 3 years ago, the other yesterday.
 
     Returns ``(first, second)``: the document ids in their unboosted order.
     """
-    notes, hr = sync_folders(notes=RELEASES, hr=HR)
+    notes, hr = corpus_restore(releases_snapshot)
     grant(notes, user=alice)
     first, second = (hit.document_id for hit in search(user=alice, query=RELEASE_QUERY, k=2).results)
     now = timezone.now()
@@ -535,10 +547,15 @@ TICKETS = {
 SECRET_TICKETS = {"board.md": "---\nstatus: open\n---\n# Board\n\nThe board's VPN drops every hour."}
 
 
+@pytest.fixture(scope="session")
+def tickets_snapshot(corpus_snapshot):
+    return corpus_snapshot(support=TICKETS, board=SECRET_TICKETS)
+
+
 @pytest.fixture
-def tickets(sync_folders, grant, alice):
+def tickets(corpus_restore, tickets_snapshot, grant, alice):
     """``support`` (alice may read it) and ``board`` (she may not), both with an ``open`` ticket."""
-    support, board = sync_folders(support=TICKETS, board=SECRET_TICKETS)
+    support, board = corpus_restore(tickets_snapshot)
     grant(support, user=alice)
     return support, board
 

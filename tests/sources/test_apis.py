@@ -242,8 +242,9 @@ def test_sync_sets_last_synced_at_on_the_source(api, staff, folder_source, sync_
 
 
 @pytest.fixture
-def synced(sync_folders):
-    return sync_folders(wiki=WIKI, hr=HR)
+def synced(two_page_wiki_and_hr):
+    """The shared corpus: deploy.md and oncall.md in the wiki, leave.md in HR, as in WIKI and HR above."""
+    return two_page_wiki_and_hr
 
 
 def test_documents_list_shows_only_documents_of_granted_sources(api, alice, grant, synced):

@@ -33,11 +33,15 @@ def gatekeeper(make_user):
     return make_user("gatekeeper")
 
 
+@pytest.fixture(scope="session")
+def gate_wiki_snapshot(corpus_snapshot):
+    return corpus_snapshot(wiki=WIKI)
+
+
 @pytest.fixture
-def wiki(folder_source, sync_now, grant, gatekeeper):
+def wiki(corpus_restore, gate_wiki_snapshot, grant, gatekeeper):
     """The wiki, synced once (the active version) and readable by the gate user."""
-    source = folder_source("wiki", WIKI)
-    sync_now(source)
+    (source,) = corpus_restore(gate_wiki_snapshot)
     grant(source, user=gatekeeper)
     return source
 
