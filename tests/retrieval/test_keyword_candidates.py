@@ -40,10 +40,14 @@ def _corpus(count: int, seed: int = 7) -> dict[str, str]:
     return files
 
 
+@pytest.fixture(scope="session")
+def notes_snapshot(corpus_snapshot):
+    return corpus_snapshot(notes=_corpus(60))
+
+
 @pytest.fixture
-def notes(folder_source, sync_now, grant, alice):
-    source = folder_source("notes", _corpus(60))
-    sync_now(source)
+def notes(corpus_restore, notes_snapshot, grant, alice):
+    (source,) = corpus_restore(notes_snapshot)
     grant(source, user=alice)
     return source
 
