@@ -9,18 +9,24 @@ trail. Any other caller that sends the header is refused with 403.
 """
 
 import copy
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, throttling
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import authentication, exceptions, permissions, throttling
 
 from acl.models import ApiKey, ServiceAccount
 from acl.selectors import api_key_check
+from ragplatform.exceptions import ErrorCode, Unavailable
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,26 @@ def _delegated_user(username: str):
 
 
 class _RateThrottle(throttling.SimpleRateThrottle):
-    """Reads its rate from the settings on every request, not once at import (so overrides apply)."""
+    """Reads its rate from the settings on every request, not once at import (so overrides apply).
+
+    The counters live in Redis. While it is unreachable, reads (safe methods, and views that
+    set ``throttle_fail_open``: search and answer) are served unthrottled, which health reports
+    as ``throttle: fail_open``; writes are refused with a 503 ``cache_unavailable``.
+    """
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if request.method in permissions.SAFE_METHODS or getattr(view, "throttle_fail_open", False):
+                logger.warning("throttle counters unreachable (%s): %s %s served unthrottled", exc, request.method,
+                               request.path)  # fmt: skip
+                return True
+            raise Unavailable(
+                "The throttle counters (Redis) are unreachable, so writes are refused for now; reads are still "
+                "served. Retry shortly.",
+                code=ErrorCode.CACHE_UNAVAILABLE,
+            ) from exc
 
     def get_rate(self):
         rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})

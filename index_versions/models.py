@@ -177,6 +177,40 @@ class Chunk(models.Model):
         return f"chunk {self.ordinal} of revision {self.revision_id}"
 
 
+class KeywordPosting(models.Model):
+    """One lexeme of one chunk: the keyword leg's inverted index (index_versions.services.keyword_postings).
+
+    Within a lexeme, postings are ordered by ``impact`` (the BM25 term weight at the
+    pipeline's average length when written), so a search reads the best few of each
+    query word instead of every chunk that holds it; ``frequency`` and ``length`` let it
+    score its candidates exactly as BM25 over the chunk's ``search_vector`` would.
+    """
+
+    pk = models.CompositePrimaryKey("chunk", "lexeme")
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+", db_index=False)  # the key leads
+    lexeme = models.TextField()
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The chunk's revision and its document's source (both immutable): visibility is checked from the index.
+    revision_id = models.BigIntegerField()
+    source_id = models.BigIntegerField()
+    frequency = models.PositiveIntegerField()  # the lexeme's positions in the chunk
+    length = models.PositiveIntegerField()  # the chunk's distinct lexemes
+    impact = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # Search: the best postings of a word, visible ones first checked from the index itself.
+            models.Index(
+                fields=["pipeline", "lexeme", "-impact"],
+                include=["chunk", "revision_id", "source_id", "frequency", "length"],
+                name="posting_impact",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.lexeme} in chunk {self.chunk_id}"
+
+
 class DuplicateSpan(models.Model):
     """Document D is in duplicate group G (copies of one text) in every version with id in ``[valid_from, valid_to)``.
 
@@ -233,13 +267,19 @@ class RevisionSignature(models.Model):
         return f"signature of revision {self.revision_id}"
 
 
-class CollectionMark(models.Model):
-    """Garbage collection's watermark: revisions up to this id were already checked for being orphans."""
+class GarbageCandidate(models.Model):
+    """A revision that perhaps no version holds: stored by a sync that ended without a version (failed, cancelled).
 
-    revisions_checked_to = models.BigIntegerField(default=0)
+    Garbage collection checks these and the revisions of the spans it deletes, and
+    nothing else, so it costs what it can delete, not the size of the corpus.
+    """
+
+    revision = models.OneToOneField(
+        "sources.DocumentRevision", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
 
     def __str__(self):
-        return f"revisions checked to {self.revisions_checked_to}"
+        return f"revision {self.revision_id} may be garbage"
 
 
 class TermStatSpan(models.Model):

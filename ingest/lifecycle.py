@@ -13,10 +13,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
+from index_versions.models import GarbageCandidate
 from ingest.task_names import SYNC_SOURCE_TASK, SYNC_STEP_TASK
 from ragplatform.celery import enqueue_on_commit
-from ragplatform.exceptions import Conflict, ErrorCode
+from ragplatform.exceptions import Conflict, ErrorCode, Unavailable
 from sources.models import Source, SyncItem, SyncJob
 from sources.selectors import sources_due_for_sync
 
@@ -56,11 +58,21 @@ def sync_job_request(*, source: Source, requested_by=None) -> tuple[SyncJob, boo
             "The source is disabled; enable it before syncing.",
             code=ErrorCode.SOURCE_DISABLED,
         )
+    job = None
     try:
         with transaction.atomic():
             job = SyncJob.objects.create(source=source, requested_by=requested_by, heartbeat_at=timezone.now())
             enqueue_on_commit(SYNC_SOURCE_TASK, job.pk)
-            return job, True
+        return job, True
+    except BrokerOperationalError:
+        # The row committed but its task could not be sent: end the job now rather than leave it queued.
+        sync_job_end(job, status=SyncJob.Status.FAILED, message="not queued: the task queue (broker) is unreachable")
+        raise Unavailable(
+            f"The task queue (broker) is unreachable, so sync job {job.pk} could not be queued and has failed; "
+            "request the sync again once the broker is back.",
+            code=ErrorCode.BROKER_UNAVAILABLE,
+            details={"job_id": job.pk},
+        ) from None
     except IntegrityError:
         # The partial unique index says a job is in flight for this source.
         job = SyncJob.objects.get(source=source, status__in=SyncJob.IN_FLIGHT)
@@ -151,6 +163,17 @@ def sync_job_end(job: SyncJob, *, status: str, message: str = "") -> None:
                 job.progress_done = job.progress_total
         fields = ["status", "message", "finished_at", "counts", "errors", "index_version"]
         job.save(update_fields=[*fields, "progress_done", "progress_total"])
+        if job.index_version_id is None:
+            # What this job stored but no version took in is garbage unless a later sync uses it.
+            GarbageCandidate.objects.bulk_create(
+                [
+                    GarbageCandidate(revision_id=revision_id)
+                    for revision_id in SyncItem.objects.filter(job=job, revision__isnull=False)
+                    .exclude(state=SyncItem.State.UNCHANGED)
+                    .values_list("revision_id", flat=True)
+                ],
+                ignore_conflicts=True,
+            )
         SyncItem.objects.filter(job=job).delete()
         if status in (SyncJob.Status.SUCCEEDED, SyncJob.Status.PARTIAL):
             Source.objects.filter(pk=job.source_id).update(last_synced_at=job.finished_at)

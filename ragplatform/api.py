@@ -1,6 +1,7 @@
 """Platform-level endpoints: authentication and health."""
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -54,6 +55,11 @@ class HealthApi(APIView):
                 "status": serializers.CharField(),
                 "database": serializers.CharField(),
                 "broker": serializers.CharField(),
+                "cache": serializers.CharField(help_text="the throttle counters' Redis: ok or unavailable"),
+                "throttle": serializers.CharField(
+                    help_text="ok, or fail_open while the cache is unavailable: reads are served unthrottled, "
+                    "writes refused with 503"
+                ),
                 "active_version": serializers.IntegerField(allow_null=True),
                 "models": serializers.DictField(
                     child=serializers.CharField(),
@@ -73,12 +79,15 @@ class HealthApi(APIView):
         except Exception:  # noqa: BLE001 - health must report, never raise
             database = "unavailable"
         broker = "ok" if _broker_reachable() else "unavailable"
-        healthy = database == "ok" and broker == "ok" and (models_ready() or not settings.MODELS_WARM_UP)
+        cache_state = "ok" if _cache_reachable() else "unavailable"
+        healthy = database == broker == cache_state == "ok" and (models_ready() or not settings.MODELS_WARM_UP)
         return Response(
             {
                 "status": "ok" if healthy else "degraded",
                 "database": database,
                 "broker": broker,
+                "cache": cache_state,
+                "throttle": "ok" if cache_state == "ok" else "fail_open",
                 "active_version": active_version,
                 "models": models_state(),
             },
@@ -90,6 +99,14 @@ def _broker_reachable() -> bool:
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _cache_reachable() -> bool:
+    try:
+        cache.get("health")
         return True
     except Exception:  # noqa: BLE001
         return False

@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     RECENCY_UNAVAILABLE = "recency_unavailable"
     GENERATOR_UNAVAILABLE = "generator_unavailable"
     GENERATOR_FAILED = "generator_failed"
+    # A server the platform depends on is down (503; the client may retry after Retry-After).
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    CACHE_UNAVAILABLE = "cache_unavailable"
     # Refusals of a security check (each is audited as request.refused, acl.refusals).
     URL_NOT_ALLOWED = "url_not_allowed"
     PATH_NOT_ALLOWED = "path_not_allowed"

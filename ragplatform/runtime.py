@@ -114,8 +114,13 @@ def embedded_redis_url() -> str:
                     str(redis_dir / "redis.pid"),
                     "--logfile",
                     str(redis_dir / "redis.log"),
+                    # Queued tasks survive a restart or a crash: snapshots, plus the append-only log (fsync
+                    # every second). Separate arguments: "--save" "60 1" leaves saving off on Redis 6.
                     "--save",
-                    "60 1",
+                    "60",
+                    "1",
+                    "--appendonly",
+                    "yes",
                 ],
                 check=True,
             )

@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # PostgreSQL, the broker or the cache down: 503 with Retry-After (JSON under /api/), never a 500.
+    "ragplatform.middleware.DependencyUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,6 +249,8 @@ SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
 # Per-document parser deadline; the parser process is killed after it.
 SOURCE_PARSE_TIMEOUT_SECONDS = float(os.environ.get("SOURCE_PARSE_TIMEOUT_SECONDS", "60"))
+# The parser process's address-space limit: a document that needs more fails alone, with a reason.
+SOURCE_PARSE_MEMORY_BYTES = int(os.environ.get("SOURCE_PARSE_MEMORY_BYTES", str(2 * 1024**3)))
 # A running sync with no live task and no progress for this long is resumed (by a request or beat).
 SYNC_STALE_AFTER_SECONDS = int(os.environ.get("SYNC_STALE_AFTER_SECONDS", "600"))
 
@@ -327,6 +331,12 @@ DUPLICATES_FETCH_EXTRA = int(os.environ.get("DUPLICATES_FETCH_EXTRA", "20"))  # 
 # Keyword leg: Okapi BM25 over PostgreSQL full text (retrieval.search.statement).
 BM25_K1 = float(os.environ.get("BM25_K1", "1.2"))
 BM25_B = float(os.environ.get("BM25_B", "0.75"))
+# Up to this many visible chunks the keyword leg scores all of them; above, the best postings of each
+# query lexeme (at least the leg's depth), so its cost follows k, not the number of matches.
+KEYWORD_EXACT_MAX_CHUNKS = int(os.environ.get("KEYWORD_EXACT_MAX_CHUNKS", "1000"))
+KEYWORD_CANDIDATES_PER_LEXEME = int(os.environ.get("KEYWORD_CANDIDATES_PER_LEXEME", "200"))
+# Candidates whose score is completed from every query lexeme's postings (at least the leg's depth).
+KEYWORD_RESCORED = int(os.environ.get("KEYWORD_RESCORED", "300"))
 # Evaluation gate (retrieval.evaluation.gate): a sync activates its version only if its nDCG@10 on this JSONL set,
 # searched as EVALUATION_GATE_USER under the ordinary ACL, is at least the active version's minus the
 # tolerance; otherwise the version stays ready for an operator. Empty path: off (syncs always activate).

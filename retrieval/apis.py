@@ -32,6 +32,8 @@ from retrieval.serializers import (
 
 
 class SearchApi(APIView):
+    throttle_fail_open = True  # a read: served unthrottled while the throttle counters are unreachable
+
     @extend_schema(
         request=SearchInputSerializer,
         responses=SearchOutputSerializer,
@@ -47,6 +49,8 @@ class SearchApi(APIView):
 
 
 class AnswerApi(APIView):
+    throttle_fail_open = True
+
     @extend_schema(
         request=AnswerInputSerializer,
         responses=AnswerOutputSerializer,

@@ -50,6 +50,8 @@ def search_run(
         user=user, query=query, k=k, mode=mode, filters=filters, rerank=rerank, recency_half_life_days=half_life
     )
     details = {"query": query_text_retained(query), "k": k, "plan": outcome.plan, "mode": mode, "rerank": rerank}
+    if outcome.keyword_plan:
+        details["keyword_plan"] = outcome.keyword_plan
     if half_life:
         details["recency_half_life_days"] = half_life
     if filters != NO_FILTERS:

@@ -67,6 +67,8 @@ class Document(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="document_unique_external_id"),
         ]
+        # Garbage collection finds the tombstones (few) without reading every document.
+        indexes = [models.Index(fields=["purged_at"], condition=Q(purged_at__isnull=False), name="document_tombstones")]
 
     def __str__(self):
         return self.title

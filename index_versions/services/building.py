@@ -19,6 +19,7 @@ from index_versions.selectors import index_version_active, version_entries, vers
 from index_versions.services import figures
 from index_versions.services.activation import index_version_activate
 from index_versions.services.duplicates import duplicates_apply
+from index_versions.services.keyword_postings import keyword_postings_add
 from index_versions.services.keyword_statistics import keyword_statistics_apply, keyword_statistics_compute
 from index_versions.services.locking import versions_lock
 from index_versions.services.pipelines import pipeline_for_sync
@@ -62,6 +63,11 @@ def _version_ready(
     }
     version.source_fingerprints = figures.fingerprints_adjusted(base.source_fingerprints if base else {}, changes)
     keyword_statistics_apply(version=version, base=base, changes=changes)
+    if base is not None and base.pipeline_id != version.pipeline_id:
+        entering = list(version_entries(version).values_list("revision_id", flat=True))
+    else:
+        entering = [after[0] for _, after in changes.values() if after]
+    keyword_postings_add(pipeline_id=version.pipeline_id, revision_ids=entering)
     duplicates_apply(version=version, base=base, changed_documents=set(changes), regroup=regroup)
     version.state = IndexVersion.State.READY
     version.ready_at = timezone.now()
@@ -275,6 +281,7 @@ def index_version_rebuild_run(*, version_id: int) -> IndexVersion | None:
         with transaction.atomic():
             versions_lock()
             keyword_statistics_compute(version=version)
+            keyword_postings_add(pipeline_id=version.pipeline_id, revision_ids=ids)
             counts = figures.counts_computed(version=version)
             version.counts = {
                 **counts,

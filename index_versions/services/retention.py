@@ -16,9 +16,9 @@ from acl.models import AuditEvent
 from acl.services import audit_record
 from index_versions.models import (
     Chunk,
-    CollectionMark,
     DuplicateSpan,
     Embedding,
+    GarbageCandidate,
     IndexVersion,
     MembershipSpan,
     SourceStatSpan,
@@ -77,21 +77,23 @@ def storage_collect_garbage() -> dict[str, int]:
     spans_deleted, _ = spans.delete()
     for model in (DuplicateSpan, TermStatSpan, SourceStatSpan):
         model.objects.filter(_garbage(model)).delete()
-    mark, _ = CollectionMark.objects.select_for_update().get_or_create(pk=1)
-    newest_revision = DocumentRevision.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    candidates |= set(DocumentRevision.objects.filter(pk__gt=mark.revisions_checked_to).values_list("pk", flat=True))
+    candidates |= set(GarbageCandidate.objects.values_list("revision_id", flat=True))
+    # Nothing of a purged document may outlive its purge, whatever wrote it.
+    candidates |= set(DocumentRevision.objects.filter(document__purged_at__isnull=False).values_list("pk", flat=True))
+    candidates = list(candidates)
     held = MembershipSpan.objects.filter(revision_id=OuterRef("pk"))
-    orphans = (
-        DocumentRevision.objects.filter(pk__in=list(candidates))
-        .exclude(Exists(held))
-        .exclude(Q(content_hash=F("document__content_hash")) & Q(document__purged_at__isnull=True))
-    )
+    unheld = DocumentRevision.objects.filter(pk__in=candidates).exclude(Exists(held))
+    current = Q(content_hash=F("document__content_hash")) & Q(document__purged_at__isnull=True)
+    # A document's current content survives unheld (an interrupted sync need not parse it again): it stays a
+    # candidate, checked again next time; a candidate a version holds again is no candidate any more.
+    kept = list(unheld.filter(current).values_list("pk", flat=True))
+    GarbageCandidate.objects.bulk_create([GarbageCandidate(revision_id=pk) for pk in kept], ignore_conflicts=True)
+    GarbageCandidate.objects.filter(revision_id__in=candidates).exclude(revision_id__in=kept).delete()
+    orphans = unheld.exclude(current)
     embeddings_used = set(Chunk.objects.filter(revision__in=orphans).values_list("embedding_id", flat=True))
     _, deleted = orphans.delete()
     used = Chunk.objects.filter(embedding_id=OuterRef("pk"))
     embeddings, _ = Embedding.objects.filter(pk__in=list(embeddings_used)).exclude(Exists(used)).delete()
-    mark.revisions_checked_to = newest_revision
-    mark.save(update_fields=["revisions_checked_to"])
     return {
         "spans": spans_deleted,
         "revisions": deleted.get(DocumentRevision._meta.label, 0),

@@ -84,10 +84,15 @@ def hybrid_search(
                    set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)
             """
         )
+        visible = visible_chunks(cursor, statement=statement)
+        keyword_plan = None
+        if mode != SearchMode.VECTOR:
+            few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
+            keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
         if mode == SearchMode.KEYWORD:
             plan = SearchPlan.KEYWORD
         else:
-            plan = vector_plan(cursor, statement=statement)
+            plan = SearchPlan.EXACT if visible <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
             if plan == SearchPlan.HNSW:
                 # Hash joins back on: the ACL's semi-join with the granted sources is one hash probe
                 # per candidate, where a nested loop would scan every grant.
@@ -104,24 +109,28 @@ def hybrid_search(
                     },
                 )
             statement.add_vector_leg(plan=plan, query_vector=query_vector)
-        if mode != SearchMode.VECTOR:
-            statement.add_keyword_leg(query=query)
+        if keyword_plan is not None:
+            statement.add_keyword_leg(query=query, plan=keyword_plan)
         sql = statement.sql()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
         # Read-only, so roll back: that discards the options even when a caller's transaction
         # encloses this one (a released savepoint would keep them until the caller commits).
         transaction.set_rollback(True)
-    return NearestChunks(hits=_collapsed(rows, k), plan=plan)
+    return NearestChunks(hits=_collapsed(rows, k), plan=plan, keyword_plan=keyword_plan)
 
 
-def vector_plan(cursor, *, statement: SearchStatement) -> str:
-    """Exact scan or HNSW, from a count of the visible documents that stops one past the threshold."""
-    limit = settings.SEARCH_EXACT_MAX_CHUNKS
+def visible_chunks(cursor, *, statement: SearchStatement) -> int:
+    """About how many chunks the caller may read, counted only up to one past the larger plan threshold.
+
+    Both legs choose their plan from it (``docs/search.md``): a count of visible
+    documents that stops early, times the version's chunks per document.
+    """
+    limit = max(settings.SEARCH_EXACT_MAX_CHUNKS, settings.KEYWORD_EXACT_MAX_CHUNKS)
     chunks_per_document = _chunks_per_document(statement.version)
     probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1)
     cursor.execute(probe.text, probe.params)
-    return SearchPlan.EXACT if cursor.fetchone()[0] * chunks_per_document <= limit else SearchPlan.HNSW
+    return cursor.fetchone()[0] * chunks_per_document
 
 
 def vector_search(
@@ -193,6 +202,7 @@ def search(
         index_version=version.pk,
         took_ms=_elapsed_ms(started),
         plan=found.plan,
+        keyword_plan=found.keyword_plan,
         embedding_model=version.pipeline.embedding_model,
     )
 

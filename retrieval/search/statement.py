@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from acl.selectors import visibility_condition, visible_sources_condition
-from index_versions.models import Chunk, Embedding, IndexVersion, SourceStatSpan, TermStatSpan
+from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting, SourceStatSpan, TermStatSpan
 from index_versions.selectors import version_duplicates, version_rows
 from ragplatform.sql import Sql, compose, join
 from retrieval.search.types import NO_FILTERS, SearchFilters, SearchMode, SearchPlan
@@ -25,6 +25,7 @@ _EMBEDDING = Embedding._meta.db_table
 _CHUNK = Chunk._meta.db_table
 _REVISION = DocumentRevision._meta.db_table
 _TERM_STATS = TermStatSpan._meta.db_table
+_POSTING = KeywordPosting._meta.db_table
 _SOURCE_STATS = SourceStatSpan._meta.db_table
 
 # websearch_to_tsquery ANDs every word, so a natural-language question matches only chunks
@@ -35,6 +36,14 @@ _TSQUERY = """
     SELECT CASE WHEN strpos(w::text, '!') > 0 THEN w ELSE replace(w::text, ' & ', ' | ')::tsquery END AS query
     FROM websearch_to_tsquery('english', %(query)s) w
 """
+
+
+# Okapi BM25 of query lexeme ``t`` (df) in the chunk of posting ``p`` (frequency, length), corpus ``a``.
+_CONTRIBUTION = """(
+    ln(1 + (greatest(a.n, t.df) - t.df + 0.5) / (t.df + 0.5))
+    * p.frequency * (%(k1)s + 1)
+    / (p.frequency + %(k1)s * (1 - %(b)s + %(b)s * p.length / a.avgdl))
+)"""
 
 
 def vector_literal(vector) -> str:
@@ -80,7 +89,7 @@ class SearchStatement:
         return compose("{visible} AND {narrowing}", visible=self.visible, narrowing=self.narrowing)
 
     def plan_probe(self, *, limit: int) -> Sql:
-        """Visible documents, counted up to ``limit`` (the exact-or-HNSW decision, :func:`search.vector_plan`)."""
+        """Visible documents, counted up to ``limit`` (both legs' plan decision, :func:`search.visible_chunks`)."""
         probe = compose(
             "SELECT count(*) FROM (SELECT 1 FROM ({rows}) vd WHERE {restriction} LIMIT %(probe_limit)s) visible",
             {"probe_limit": limit},
@@ -127,14 +136,16 @@ class SearchStatement:
             )
         self.legs["vector"] = leg
 
-    def add_keyword_leg(self, *, query: str) -> None:
+    def add_keyword_leg(self, *, query: str, plan: str = SearchPlan.KEYWORD_BOUNDED) -> None:
         """CTEs ending in ``kw`` (chunk_id, document_id, source_id, revision_id, rank), best first: Okapi BM25.
 
         The statistics (each query lexeme's document frequency, the chunk count and
         the average chunk length) are the version's, summed over the sources the
         caller may read (:mod:`index_versions.services.keyword_statistics`): never
         over a source they may not read, and not narrowed by the request's filters.
-        The document length is the chunk's number of distinct lexemes.
+        Candidates are every visible chunk (``keyword_exact``: few are visible) or the
+        visible chunks among each query lexeme's best postings (``keyword_bounded``);
+        either way they are scored exactly, from their postings.
         """
         self.params.update(query=query, k1=settings.BM25_K1, b=settings.BM25_B)
         readable = visible_sources_condition(user=self.user, source_column="st.source_id")
@@ -157,39 +168,84 @@ class SearchStatement:
             )""",
             readable=readable,
         )
+        self.params["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
+        if plan == SearchPlan.KEYWORD_EXACT:
+            # Every visible chunk holding a query lexeme, with its whole (exact) score.
+            candidates = compose(
+                f"""
+                SELECT c.id AS chunk_id, vd.revision_id, sum({_CONTRIBUTION}) AS partial
+                FROM ({{rows}}) vd
+                JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
+                JOIN {_POSTING} p ON p.chunk_id = c.id AND p.lexeme = ANY(ARRAY(SELECT lexeme FROM terms))
+                JOIN terms t ON t.lexeme = p.lexeme
+                CROSS JOIN corpus a
+                WHERE {{restriction}}
+                GROUP BY c.id, vd.revision_id
+                ORDER BY partial DESC, c.id
+                LIMIT %(rescored)s""",
+                rows=self.rows,
+                restriction=self.restriction,
+            )
+        else:
+            # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible ones
+            # (the source grant checked from the index, the whole ACL on what passes it); a chunk's partial
+            # score sums the lexemes it was found under, and only the best partial scores are rescored.
+            self.params["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
+            candidates = compose(
+                f"""
+                SELECT best.chunk_id, best.revision_id, sum(best.contribution) AS partial
+                FROM terms t
+                CROSS JOIN corpus a
+                CROSS JOIN LATERAL (
+                    SELECT p.chunk_id, p.revision_id, {_CONTRIBUTION} AS contribution
+                    FROM {_POSTING} p
+                    JOIN ({{rows}}) vd ON vd.revision_id = p.revision_id
+                    WHERE p.pipeline_id = %(pipeline_id)s AND p.lexeme = t.lexeme AND {{granted}}
+                      AND {{restriction}}
+                    ORDER BY p.impact DESC
+                    LIMIT %(per_lexeme)s
+                ) best
+                GROUP BY best.chunk_id, best.revision_id
+                ORDER BY partial DESC, best.chunk_id
+                LIMIT %(rescored)s""",
+                rows=self.rows,
+                granted=visible_sources_condition(user=self.user, source_column="p.source_id"),
+                restriction=self.restriction,
+            )
         matches = compose(
             f"""
-                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, c.search_vector
-                FROM q
-                JOIN {_CHUNK} c ON c.search_vector @@ q.query AND c.pipeline_id = %(pipeline_id)s
-                JOIN ({{rows}}) vd ON vd.revision_id = c.revision_id
-                WHERE {{restriction}}""",
+                SELECT cd.chunk_id, vd.document_id, vd.source_id, cd.revision_id
+                FROM candidates cd
+                -- A primary-key probe per candidate (OFFSET 0 keeps the planner from matching through GIN).
+                CROSS JOIN LATERAL (SELECT c.search_vector FROM {_CHUNK} c WHERE c.id = cd.chunk_id OFFSET 0) c
+                JOIN ({{rows}}) vd ON vd.revision_id = cd.revision_id
+                CROSS JOIN q
+                WHERE c.search_vector @@ q.query AND {{restriction}}""",
             rows=self.rows,
             restriction=self.restriction,
         )
         self.legs["keyword_statistics"] = statistics
+        self.legs["keyword_candidates"] = candidates
         self.legs["keyword"] = compose(
             f"""
             q AS MATERIALIZED ({_TSQUERY}),
             {{statistics}},
+            candidates AS MATERIALIZED ({{candidates}}),
             matched AS MATERIALIZED ({{matches}}),
             kw AS MATERIALIZED (
                 SELECT m.chunk_id, m.document_id, m.source_id, m.revision_id, coalesce(s.rank, 0) AS rank
                 FROM matched m
                 CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
-                    SELECT sum(
-                        ln(1 + (greatest(a.n, t.df) - t.df + 0.5) / (t.df + 0.5))
-                        * x.tf * (%(k1)s + 1)
-                        / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * length(m.search_vector) / a.avgdl))
-                    ) AS rank
-                    FROM (SELECT u.lexeme, array_length(u.positions, 1) AS tf FROM unnest(m.search_vector) u) x
-                    JOIN terms t ON t.lexeme = x.lexeme
+                    SELECT sum({_CONTRIBUTION}) AS rank
+                    FROM terms t
+                    JOIN {_POSTING} p ON p.chunk_id = m.chunk_id AND p.lexeme = t.lexeme
                 ) s
                 ORDER BY rank DESC, m.chunk_id
                 LIMIT %(depth)s
             )""",
             statistics=statistics,
+            candidates=candidates,
             matches=matches,
         )
 

@@ -31,6 +31,9 @@ class SearchPlan:
     EXACT = "exact"
     HNSW = "hnsw"
     KEYWORD = "keyword"  # keyword mode: the full-text index only, no vector leg
+    # How the keyword leg found its candidates (SearchOutcome.keyword_plan).
+    KEYWORD_EXACT = "keyword_exact"  # every visible chunk: few are visible
+    KEYWORD_BOUNDED = "keyword_bounded"  # each query lexeme's best visible postings
 
 
 class SearchMode:
@@ -98,6 +101,7 @@ NO_FILTERS = SearchFilters()
 class NearestChunks:
     hits: list[SearchHit]
     plan: str  # SearchPlan: how the database found them
+    keyword_plan: str | None = None  # SearchPlan.KEYWORD_*: how the keyword leg did, if there was one
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ class SearchOutcome:
     index_version: int | None
     took_ms: float
     plan: str | None = None
+    keyword_plan: str | None = None
     id: int | None = None  # the search's audit event, once recorded (retrieval.services.search_run)
     mode: str = SearchMode.HYBRID
     # The searched version's embedding model: what answer generators compare sentences with.

@@ -3,8 +3,10 @@
 A parser stuck on a hostile file (a PDF with a cyclic page tree, a regex-heavy
 page) cannot be interrupted from a thread, so parsing runs in a long-lived child
 process that is killed and replaced when a document overruns the timeout. The
-child also runs under an address-space limit, so a decompression bomb that gets
-past the zip checks fails there instead of taking the worker down.
+child also runs under an address-space limit (``SOURCE_PARSE_MEMORY_BYTES``), so a
+decompression bomb that gets past the zip checks, or any document that needs more
+memory than that to parse, fails there, alone and with a reason, instead of taking
+the worker down.
 
 Protocol over the child's stdin/stdout: length-prefixed pickles, one request
 ``(data, media_type, name)`` answered by ``("ok", text, title)`` or ``("error", reason)``.
@@ -19,13 +21,15 @@ import subprocess
 import sys
 import threading
 
+from django.conf import settings
+
 from sources.parsers import dispatch
 from sources.parsers.base import Parsed, ParseError
 
 _HEADER = struct.Struct("!Q")
-_MEMORY_LIMIT = 2 * 1024**3
 _lock = threading.Lock()
 _child: subprocess.Popen | None = None
+_child_memory_limit: int | None = None
 
 
 def _read_exact(stream, size: int) -> bytes:
@@ -50,11 +54,15 @@ def _receive(stream):
     return pickle.loads(_read_exact(stream, size))  # noqa: S301
 
 
-def _start() -> subprocess.Popen:
+def _memory_limit() -> int:
+    return int(getattr(settings, "SOURCE_PARSE_MEMORY_BYTES", 2 * 1024**3))
+
+
+def _start(memory_limit: int) -> subprocess.Popen:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(
-        [sys.executable, "-m", "sources.parsers.sandbox"],
+        [sys.executable, "-m", "sources.parsers.sandbox", str(memory_limit)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -75,10 +83,13 @@ def _stop() -> None:
 
 def parse(data: bytes, *, media_type: str, name: str, timeout: float) -> Parsed:
     """Parse ``data`` in the child process; ``ParseError`` if it fails or overruns ``timeout`` seconds."""
-    global _child
+    global _child, _child_memory_limit
     with _lock:
+        limit = _memory_limit()
+        if _child is not None and _child_memory_limit != limit:
+            _stop()  # the setting changed: a child under the new limit
         if _child is None or _child.poll() is not None:
-            _child = _start()
+            _child, _child_memory_limit = _start(limit), limit
         try:
             _send(_child.stdin, (data, media_type, name))
             ready, _, _ = select.select([_child.stdout], [], [], timeout)
@@ -95,11 +106,11 @@ def parse(data: bytes, *, media_type: str, name: str, timeout: float) -> Parsed:
     raise ParseError(answer[1])
 
 
-def _serve() -> None:
+def _serve(memory_limit: int) -> None:
     import resource
 
     with contextlib.suppress(ValueError, OSError):  # not every platform enforces it
-        resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     # Load the parsers now, so their import time is not billed to the first document.
     import bs4  # noqa: F401
     import docx  # noqa: F401
@@ -125,4 +136,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(int(sys.argv[1]))

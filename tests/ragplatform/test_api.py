@@ -136,6 +136,8 @@ def test_health_is_public_and_reports_database_broker_models_and_no_active_versi
         "status": "ok",
         "database": "ok",
         "broker": "ok",
+        "cache": "ok",
+        "throttle": "ok",
         "active_version": None,
         "models": {"embedding": "ready", "reranker": "off"},
     }

@@ -25,7 +25,9 @@ FILTERS = SearchFilters(
 )
 
 
-def _statement(mode: str, plan: str | None, filters: SearchFilters = NO_FILTERS) -> SearchStatement:
+def _statement(
+    mode: str, plan: str | None, filters: SearchFilters = NO_FILTERS, keyword_plan: str = SearchPlan.KEYWORD_BOUNDED
+) -> SearchStatement:
     user = User(pk=41, username="ann", email="ann@example.com", is_active=True)
     pipeline = Pipeline(pk=2, key="k", chunker={}, embedding_model="m", dimensions=8)
     version = IndexVersion(pk=7, pipeline=pipeline, counts={"documents": 10, "chunks": 20})
@@ -33,7 +35,7 @@ def _statement(mode: str, plan: str | None, filters: SearchFilters = NO_FILTERS)
     if mode != SearchMode.KEYWORD:
         statement.add_vector_leg(plan=plan, query_vector=VECTOR)
     if mode != SearchMode.VECTOR:
-        statement.add_keyword_leg(query="parental leave")
+        statement.add_keyword_leg(query="parental leave", plan=keyword_plan)
     return statement
 
 
@@ -46,15 +48,19 @@ CASES = [
 ]
 
 
+KEYWORD_PLANS = [SearchPlan.KEYWORD_EXACT, SearchPlan.KEYWORD_BOUNDED]
+
+
 @pytest.mark.parametrize(("mode", "plan"), CASES)
 @pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
-def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, filters):
-    statement = _statement(mode, plan, filters)
+@pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
+def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, filters, keyword_plan):
+    statement = _statement(mode, plan, filters, keyword_plan)
     statement.plan_probe(limit=100)
     statement.sql()
     expected = {"plan_probe", "also_in"}
     expected |= {"vector"} if mode != SearchMode.KEYWORD else set()
-    expected |= {"keyword", "keyword_statistics"} if mode != SearchMode.VECTOR else set()
+    expected |= {"keyword", "keyword_statistics", "keyword_candidates"} if mode != SearchMode.VECTOR else set()
     assert set(statement.legs) == expected
     rows = version_rows(statement.version).text
     membership = MembershipSpan._meta.db_table
@@ -70,10 +76,11 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
 
 
 @pytest.mark.parametrize(("mode", "plan"), CASES)
-def test_filters_only_ever_narrow_the_acl(mode, plan):
-    statement = _statement(mode, plan, FILTERS)
+@pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
+def test_filters_only_ever_narrow_the_acl(mode, plan, keyword_plan):
+    statement = _statement(mode, plan, FILTERS, keyword_plan)
     narrowing = statement.filters.sql().text
-    for name in ("vector", "keyword"):
+    for name in ("vector", "keyword", "keyword_candidates"):
         if name in statement.legs:
             leg = statement.legs[name].text
             # ANDed straight after the visibility condition, never ORed with it.
@@ -83,8 +90,9 @@ def test_filters_only_ever_narrow_the_acl(mode, plan):
 
 @pytest.mark.parametrize(("mode", "plan"), CASES)
 @pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
-def test_every_placeholder_has_exactly_one_value(mode, plan, filters):
-    sql = _statement(mode, plan, filters).sql()
+@pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
+def test_every_placeholder_has_exactly_one_value(mode, plan, filters, keyword_plan):
+    sql = _statement(mode, plan, filters, keyword_plan).sql()
     assert sql.placeholders() == set(sql.params)
     assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
 

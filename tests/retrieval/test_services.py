@@ -14,7 +14,8 @@ def test_search_run_records_who_what_and_how_many(folder_source, sync_now, grant
     assert (event.action, event.actor, event.service_account) == ("search", alice, None)
     assert (event.index_version, event.result_count) == (version.pk, len(outcome.results)) and outcome.results
     assert event.details == {
-        "query": "how do deploys roll out", "k": 5, "plan": "exact", "mode": "hybrid", "rerank": False
+        "query": "how do deploys roll out", "k": 5, "plan": "exact", "mode": "hybrid", "rerank": False,
+        "keyword_plan": "keyword_exact",
     }  # fmt: skip
 
 
