@@ -4,7 +4,7 @@ Every generated request (valid and invalid bodies, odd parameters) is sent throu
 an unexpected exception becomes the 500 a client would get. Each response must not be a 5xx, must be in the
 error shape when it is an error, and must match the schema where the schema documents its status.
 ``make test`` runs a bounded number of examples per operation (``FUZZ_EXAMPLES``, default 2); the larger
-run is ``FUZZ_EXAMPLES=100 pytest tests/reliability/test_api_fuzz.py`` (docs/reliability.md).
+run is ``FUZZ_EXAMPLES=100 FUZZ_COVERAGE=1 pytest tests/reliability/test_api_fuzz.py`` (docs/reliability.md).
 """
 
 import json
@@ -25,6 +25,7 @@ from acl.models import SourceGrant
 from sources.services.crud import source_create
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2"))
+COVERAGE = os.environ.get("FUZZ_COVERAGE", "false").lower() in ("1", "true", "yes")
 
 
 def error_shape(ctx, response, case) -> None:
@@ -51,6 +52,8 @@ def _api_schema():
     document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
     loaded = schemathesis.openapi.from_dict(document)
     loaded.app = WSGIHandler()
+    # The coverage phase (boundary values of every field, many requests per operation) only in the larger run.
+    loaded.config.phases.coverage.enabled = COVERAGE
     return loaded
 
 
