@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 from django.conf import settings
 
@@ -21,7 +22,7 @@ def pipeline_get_or_create(*, max_tokens: int | None, overlap_tokens: int, embed
     path and text); ``None`` or 0 means the model's whole window, and more than the
     window is refused, since the model would silently drop the rest.
     """
-    window = embedding.max_input_tokens(embedding_model)
+    window = _model_window(embedding_model)
     max_tokens = max_tokens or window
     if max_tokens > window:
         raise InvalidInput(
@@ -43,6 +44,22 @@ def pipeline_get_or_create(*, max_tokens: int | None, overlap_tokens: int, embed
             key=key, defaults={"chunker": chunker, "embedding_model": embedding_model, "dimensions": dimensions}
         )
     return pipeline
+
+
+def _model_window(embedding_model: str) -> int:
+    """The model's window; a model that is not the default and not a loadable local folder is invalid input."""
+    if embedding_model != embedding.DEFAULT_MODEL_NAME and not os.path.isabs(embedding_model):
+        raise InvalidInput(
+            "embedding_model must be an absolute path to a local sentence-transformers model; nothing is downloaded.",
+            details={"embedding_model": ["not an absolute local path"]},
+        )
+    try:
+        return embedding.max_input_tokens(embedding_model)
+    except (OSError, ValueError) as exc:  # no such folder, or not a model (sentence-transformers' own errors)
+        raise InvalidInput(
+            f"embedding_model {embedding_model!r} could not be loaded: {type(exc).__name__}: {exc}"[:500],
+            details={"embedding_model": ["not a loadable local model"]},
+        ) from None
 
 
 def pipeline_current() -> Pipeline:

@@ -366,7 +366,11 @@ class HttpConnector(Connector):
 
         try:
             _response, content = self._get(opener, origin, url, config)
-        except (urllib.error.URLError, OSError, _TooLarge) as exc:
+        except _TooLarge as exc:
+            # Not read at all (never more than max_bytes in memory): say so, or the crawl silently shrinks.
+            yield FetchFailure(url[:1024], f"sitemap {exc}; split it into a sitemap index")
+            return
+        except (urllib.error.URLError, OSError) as exc:
             refused = _refusal(exc)
             if refused is not None:
                 yield FetchFailure(url[:1024], f"refused sitemap: {refused}")

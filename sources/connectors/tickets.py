@@ -78,14 +78,9 @@ class TicketsConnector(Connector):
 
     def fetch(self, config: dict, *, source_id: int) -> Iterator[FetchedDocument | FetchFailure]:
         path = allowed_path(config["path"], key="path")
-        try:
-            text = decode_text(path.read_bytes())
-        except (OSError, ParseError) as exc:
-            # The whole export is unreadable: fail the sync rather than delete every ticket.
-            raise RuntimeError(f"cannot read the export {path}: {exc}") from exc
         max_bytes = settings.SOURCE_MAX_DOCUMENT_BYTES
         seen: set[str] = set()
-        for line, record in self._records(text, config["format"]):
+        for line, record in self._records(path, config["format"]):
             if not isinstance(record, dict):
                 yield FetchFailure(f"line {line}", record if isinstance(record, str) else "not an object")
                 continue
@@ -128,18 +123,38 @@ class TicketsConnector(Connector):
             )
 
     @staticmethod
-    def _records(text: str, format_: str) -> Iterator[tuple[int, dict | str]]:
+    def _records(path: Path, format_: str) -> Iterator[tuple[int, dict | str]]:
+        """The export's records with their line numbers. JSON Lines are read a line at a time, so an export of
+        millions of tickets never sits in memory; an unreadable export fails the sync (rather than delete every
+        ticket)."""
         if format_ == "csv":
+            try:
+                text = decode_text(path.read_bytes())
+            except (OSError, ParseError) as exc:
+                raise RuntimeError(f"cannot read the export {path}: {exc}") from exc
             for number, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
                 yield number, row
             return
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, f"invalid JSON: {exc.msg}"
+        try:
+            export = path.open("rb")
+        except OSError as exc:
+            raise RuntimeError(f"cannot read the export {path}: {exc}") from exc
+        with export:
+            for number, raw in enumerate(export, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        line = decode_text(raw)  # an export in another encoding: guessed per line
+                    except ParseError as exc:
+                        yield number, f"unreadable line: {exc}"
+                        continue
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield number, f"invalid JSON: {exc.msg}"
 
 
 def _text(value) -> str:

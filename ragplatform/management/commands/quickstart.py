@@ -109,12 +109,20 @@ class Command(BaseCommand):
                 "--access-logfile", "-",
                 "--control-socket", str(runtime.data_dir() / "gunicorn.ctl"),
             ],
+            # Separate queues, separate pools: an interactive task never waits behind a long sync.
             "worker": [
                 python, "-m", "celery", "-A", "ragplatform", "worker",
-                "--queues", "sync,interactive",
+                "--queues", "sync",
                 "--concurrency", os.environ.get("WORKER_CONCURRENCY", "1"),
                 "--loglevel", "INFO",
                 "--hostname", f"quickstart-{os.getpid()}@%h",
+            ],
+            "worker-interactive": [
+                python, "-m", "celery", "-A", "ragplatform", "worker",
+                "--queues", "interactive",
+                "--concurrency", "1",
+                "--loglevel", "INFO",
+                "--hostname", f"quickstart-interactive-{os.getpid()}@%h",
             ],
             "beat": [
                 python, "-m", "celery", "-A", "ragplatform", "beat",
