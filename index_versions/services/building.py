@@ -11,6 +11,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from acl.models import AuditEvent
 from acl.services import audit_record
@@ -27,7 +28,7 @@ from index_versions.services.spans import DUPLICATES, MEMBERSHIP, spans_apply
 from index_versions.services.storage import revision_chunks_ensure, vector_index_ensure
 from index_versions.task_names import REBUILD_VERSION_TASK
 from ragplatform.celery import enqueue_on_commit
-from ragplatform.exceptions import Conflict, ErrorCode
+from ragplatform.exceptions import Conflict, ErrorCode, Unavailable
 from sources.models import Source
 
 logger = logging.getLogger(__name__)
@@ -236,32 +237,46 @@ def index_version_regroup(*, actor=None) -> IndexVersion:
     )
 
 
-@transaction.atomic
 def index_version_rebuild(*, pipeline: Pipeline, actor=None) -> IndexVersion:
     """Start a complete new version of the active content under another pipeline.
 
     Returns the version in state ``building``; a worker chunks and embeds it (see
     :func:`index_version_rebuild_run`) while the active version keeps serving. It
     is not activated: an operator compares and activates it. Its rows and groups
-    are the active version's, fixed now: later syncs do not change them.
+    are the active version's, fixed now: later syncs do not change them. With the
+    broker down the version ends failed, with the reason, and ``Unavailable`` is raised.
     """
-    versions_lock()
-    base = index_version_active()
-    version = _version_start(
-        base=base,
-        pipeline=pipeline,
-        note=f"rebuild with pipeline {pipeline.pk}",
-        trigger=IndexVersion.Trigger.REBUILD,
-        created_by=actor,
-    )
-    base_id = base.pk if base is not None else 0
-    spans_apply(MEMBERSHIP, version_id=version.pk, base_id=base_id, delta={})
-    spans_apply(DUPLICATES, version_id=version.pk, base_id=base_id, delta={})
-    if base is not None:
-        IndexVersion.objects.filter(pk=version.pk).update(source_fingerprints=base.source_fingerprints)
-    audit_record(actor=actor, action=AuditEvent.Action.VERSION_REBUILD, target=f"index_version:{version.pk}")
-    enqueue_on_commit(REBUILD_VERSION_TASK, version.pk)
-    return version
+    version = None
+    try:
+        with transaction.atomic():
+            versions_lock()
+            base = index_version_active()
+            version = _version_start(
+                base=base,
+                pipeline=pipeline,
+                note=f"rebuild with pipeline {pipeline.pk}",
+                trigger=IndexVersion.Trigger.REBUILD,
+                created_by=actor,
+            )
+            base_id = base.pk if base is not None else 0
+            spans_apply(MEMBERSHIP, version_id=version.pk, base_id=base_id, delta={})
+            spans_apply(DUPLICATES, version_id=version.pk, base_id=base_id, delta={})
+            if base is not None:
+                IndexVersion.objects.filter(pk=version.pk).update(source_fingerprints=base.source_fingerprints)
+            audit_record(actor=actor, action=AuditEvent.Action.VERSION_REBUILD, target=f"index_version:{version.pk}")
+            enqueue_on_commit(REBUILD_VERSION_TASK, version.pk)
+        return version
+    except BrokerOperationalError:
+        # The version committed but its task could not be sent: end it now rather than leave it building.
+        IndexVersion.objects.filter(pk=version.pk).update(
+            state=IndexVersion.State.FAILED, note="rebuild not queued: the task queue (broker) is unreachable"
+        )
+        raise Unavailable(
+            f"The task queue (broker) is unreachable, so rebuild version {version.pk} could not be queued and has "
+            "failed; request the rebuild again once the broker is back.",
+            code=ErrorCode.BROKER_UNAVAILABLE,
+            details={"index_version_id": version.pk},
+        ) from None
 
 
 def index_version_rebuild_run(*, version_id: int) -> IndexVersion | None:

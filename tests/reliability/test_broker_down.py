@@ -2,6 +2,9 @@
 
 import pytest
 
+from index_versions.models import IndexVersion
+from index_versions.selectors import index_version_active
+from index_versions.services.building import index_version_rebuild
 from ingest.lifecycle import sync_job_request
 from ragplatform.exceptions import Unavailable
 from sources.models import SyncJob
@@ -63,6 +66,13 @@ def test_with_the_broker_down_reads_work_syncs_get_503_and_jobs_queued_before_ru
         job = SyncJob.objects.get(pk=refusal.value.details["job_id"])
         assert job.status == SyncJob.Status.FAILED and "broker" in job.message  # not left queued forever
         assert SyncJob.objects.filter(source=later).count() == 1
+        # A rebuild likewise: its version ends failed with the reason, never left building.
+        with pytest.raises(Unavailable) as refusal:
+            index_version_rebuild(pipeline=index_version_active().pipeline)
+        assert refusal.value.code == "broker_unavailable"
+        failed = IndexVersion.objects.get(pk=refusal.value.details["index_version_id"])
+        assert failed.state == IndexVersion.State.FAILED and "broker" in failed.note
+        assert not IndexVersion.objects.filter(state=IndexVersion.State.BUILDING).exists()
     finally:
         redis_start()
 
