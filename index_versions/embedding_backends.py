@@ -128,13 +128,19 @@ class RuntimeTransformer(torch.nn.Module):
             providers = ["CPUExecutionProvider"]
             if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
-            self._session = onnxruntime.InferenceSession(str(onnx_file), providers=providers)
+            options = onnxruntime.SessionOptions()
+            # As many threads as torch would use, and no busy-waiting between runs: a worker shares its CPU
+            # with parsing and the database, and spinning threads would take it from them.
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=providers)
             self._inputs = [i.name for i in self._session.get_inputs()]
         elif backend == "openvino":
             import openvino
 
             core = openvino.Core()
             core.set_property("CPU", {"CACHE_DIR": str(onnx_file.parent / "openvino-cache")})
+            core.set_property("CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
             # OpenVINO's "GPU" is an Intel GPU: a CUDA device is not one, so OpenVINO always runs on the CPU.
             self._compiled = core.compile_model(str(onnx_file), "CPU")
             self._inputs = [i.get_any_name() for i in self._compiled.inputs]
