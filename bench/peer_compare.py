@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from benchsetup import ROOT, django_setup
 
@@ -40,7 +41,6 @@ from index_versions import embedding  # noqa: E402
 from index_versions.models import Chunk  # noqa: E402
 from index_versions.services.pipelines import pipeline_for_sync  # noqa: E402
 from ingest.runner import sync_job_run  # noqa: E402
-from ragplatform import runtime  # noqa: E402
 from retrieval.evaluation import beir, metrics  # noqa: E402
 from retrieval.search import SearchMode  # noqa: E402
 from sources.models import Source, SyncJob  # noqa: E402
@@ -86,19 +86,19 @@ def peer_run(python: Path, dataset: Path, documents: int | None) -> dict:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         cursor.execute(f"CREATE DATABASE {name}")
     try:
-        url = runtime.database_url().rsplit("/", 1)
-        query = f"?{url[1].split('?', 1)[1]}" if "?" in url[1] else ""
-        database_url = (
-            url[0]
-            .replace("postgresql://", "postgresql+psycopg://", 1)
-            .replace("postgres://", "postgresql+psycopg://", 1)
-        )
+        db = connection.settings_dict
+        auth = db["USER"] + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+        host = quote(db.get("HOST") or "", safe="")
+        port = f"&port={db['PORT']}" if db.get("PORT") else ""
+        database_url = f"postgresql+psycopg://{auth}@/{name}?host={host}{port}"
         command = [str(python), str(ROOT / "bench" / "benchpeer.py"), "--dataset", str(dataset)]
-        command += ["--database-url", f"{database_url}/{name}{query}"]
+        command += ["--database-url", database_url]
         if documents:
             command += ["--documents", str(documents)]
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
-        out = subprocess.run(command, check=True, capture_output=True, text=True, env=env, cwd=str(ROOT / "bench"))
+        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(ROOT / "bench"))
+        if out.returncode:
+            sys.exit(f"the peer failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         connection.close()
