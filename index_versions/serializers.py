@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from index_versions import embedding
 from index_versions.models import IndexVersion, Pipeline
 
 
@@ -63,6 +64,14 @@ class RebuildInputSerializer(serializers.Serializer):
     )
     overlap_tokens = serializers.IntegerField(min_value=0, max_value=4096, required=False)
     embedding_model = serializers.CharField(max_length=500, required=False)
+    embedding_backend = serializers.ChoiceField(
+        choices=embedding.BACKENDS, required=False, help_text="Default: the model's (torch for a plain model path)"
+    )
+    embedding_precision = serializers.ChoiceField(
+        choices=sorted({p for ps in embedding.PRECISIONS.values() for p in ps}),
+        required=False,
+        help_text="fp32; int8 (onnx, openvino); fp16 (torch, for a GPU)",
+    )
 
 
 class DiffQuerySerializer(serializers.Serializer):

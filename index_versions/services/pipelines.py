@@ -1,4 +1,4 @@
-"""Pipelines: chunker settings plus embedding model, identified by a hash of both."""
+"""Pipelines: chunker settings plus embedding model (weights, backend, precision), identified by a hash of both."""
 
 import hashlib
 import json
@@ -78,17 +78,29 @@ def pipeline_for_sync() -> Pipeline:
 
 
 def pipeline_derive(
-    *, max_tokens: int | None = None, overlap_tokens: int | None = None, embedding_model: str | None = None
+    *,
+    max_tokens: int | None = None,
+    overlap_tokens: int | None = None,
+    embedding_model: str | None = None,
+    embedding_backend: str | None = None,
+    embedding_precision: str | None = None,
 ) -> Pipeline:
     """The active pipeline with the given settings changed (what a rebuild asks for).
 
-    A new embedding model without a size gets that model's whole window.
+    A new embedding model without a size gets that model's whole window; the same
+    weights under another backend or precision keep the chunker (and cut the same
+    chunks), but are another model identity, so every chunk is embedded again.
     """
     base = pipeline_for_sync()
     model = embedding_model or base.embedding_model
-    same_model = model == base.embedding_model
+    if embedding_backend or embedding_precision:
+        spec = embedding.model_spec(model)
+        backend = embedding_backend or spec.backend
+        precision = embedding_precision or (spec.precision if backend == spec.backend else "fp32")
+        model = embedding.spec_check(embedding.ModelSpec(spec.weights, backend, precision)).identity
+    same_weights = embedding.model_spec(model).weights == embedding.model_spec(base.embedding_model).weights
     return pipeline_get_or_create(
-        max_tokens=max_tokens if max_tokens is not None else (base.chunker.get("max_tokens") if same_model else None),
+        max_tokens=max_tokens if max_tokens is not None else (base.chunker.get("max_tokens") if same_weights else None),
         overlap_tokens=overlap_tokens
         if overlap_tokens is not None
         else base.chunker.get("overlap_tokens", settings.CHUNK_OVERLAP_TOKENS),

@@ -1,0 +1,301 @@
+"""This project's sync beside LangChain's PGVector store on the same BEIR folder, one after the other.
+
+    .venv/bin/python bench/peer_compare.py --dataset ../shared/datasets/scifact [--documents N] [--workers 2,4]
+    .venv/bin/python bench/peer_compare.py --smoke   # seconds: a tiny corpus, no install, peer only if installed
+
+The peer runs in its own virtual environment (``.data/peer-venv``, made on the first
+full run from bench/requirements-peer.txt; torch, sentence-transformers and the
+packaged model come from the project's .venv), against a database of its own on
+the same embedded PostgreSQL + pgvector (bench/benchpeer.py). The project side runs
+on its own embedded servers (RAG_DATA_DIR, default .data/bench-peer), in a scratch
+database: each document written as a Markdown file, one folder source, synced
+through ``ingest.runner.sync_job_run`` (fetch, sandboxed parsing, the overlapped
+process step, the version build), with ``EMBEDDING_BACKEND`` / ``EMBEDDING_PRECISION``
+as set. Prints documents/s, chunks/s, the pipeline's chunks/s over bare ``encode``
+of the same chunk texts, search p50/p95 per mode and nDCG@10 (a document ranks by
+its best chunk), and with ``--workers`` the same sync split over 2, 4... sources
+synced by as many processes at once.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from benchsetup import ROOT, django_setup
+
+django_setup(data_dir="bench-peer")
+
+from benchdata import chunks_forget, fake_beir_dataset, scratch_database, sources_folder  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from acl.models import SourceGrant  # noqa: E402
+from index_versions import embedding  # noqa: E402
+from index_versions.models import Chunk  # noqa: E402
+from index_versions.services.pipelines import pipeline_for_sync  # noqa: E402
+from ingest.runner import sync_job_run  # noqa: E402
+from retrieval.evaluation import beir, metrics  # noqa: E402
+from retrieval.search import SearchMode  # noqa: E402
+from sources.models import Source, SyncJob  # noqa: E402
+from sources.services.crud import source_create  # noqa: E402
+
+PEER_VENV = ROOT / ".data" / "peer-venv"
+PEER_REQUIREMENTS = ROOT / "bench" / "requirements-peer.txt"
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def peer_install() -> Path:
+    """The peer's virtual environment, made once; it sees the project's packages after its own."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        ours = subprocess.run(
+            [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        Path(site, "project-venv.pth").write_text(ours + "\n")
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", PEER_REQUIREMENTS],
+            check=True,
+        )
+    return python
+
+
+def peer_run(python: Path, dataset: Path, documents: int | None) -> dict:
+    """bench/benchpeer.py in the peer's environment, on a database of its own, dropped after."""
+    name = "peer_compare"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        db = connection.settings_dict
+        auth = db["USER"] + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+        host = quote(db.get("HOST") or "", safe="")
+        port = f"&port={db['PORT']}" if db.get("PORT") else ""
+        database_url = f"postgresql+psycopg://{auth}@/{name}?host={host}{port}"
+        command = [str(python), str(ROOT / "bench" / "benchpeer.py"), "--dataset", str(dataset)]
+        command += ["--database-url", database_url]
+        if documents:
+            command += ["--documents", str(documents)]
+        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(ROOT / "bench"))
+        if out.returncode:
+            sys.exit(f"the peer failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def corpus_write(data: beir.Dataset, ids: list[str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for doc_id in ids:
+        title, text = data.corpus[doc_id]
+        (folder / f"{doc_id}.md").write_text(f"# {title or doc_id}\n\n{text}\n", encoding="utf-8")
+
+
+def sync_one(database: str, job_id: int, threads: int) -> None:
+    """A worker process of --workers: one sync in the scratch database; prints its seconds."""
+    import torch
+
+    torch.set_num_threads(threads)
+    connection.settings_dict["NAME"] = database
+    embedding.encoder(pipeline_for_sync().embedding_model)
+    print("ready", flush=True)
+    sys.stdin.readline()  # all workers start together, their model loaded
+    started = time.perf_counter()
+    sync_job_run(job_id=job_id)
+    print(json.dumps({"seconds": time.perf_counter() - started}), flush=True)
+
+
+def project_run(data: beir.Dataset, ids: list[str], queries: list[str], workers: list[int]) -> dict:
+    """The sync, bare encode of its chunk texts, searches per mode; then the sync split over N processes."""
+    figures: dict = {"documents": len(ids)}
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder:
+        corpus_write(data, ids, Path(folder))
+        source = source_create(name="corpus", kind=Source.Kind.FOLDER, config={"path": folder})
+        job = SyncJob.objects.create(source=source)
+        started = time.perf_counter()
+        job = sync_job_run(job_id=job.pk)
+        figures["seconds"] = time.perf_counter() - started
+        assert job.status in (SyncJob.Status.SUCCEEDED, SyncJob.Status.PARTIAL), job.message
+        pipeline = job.index_version.pipeline
+        figures["chunks"] = job.index_version.counts["chunks"]
+        figures["model"] = pipeline.embedding_model
+        texts = [
+            f"{context}\n\n{text}" if context else text
+            for context, text in Chunk.objects.filter(pipeline=pipeline).values_list("context", "text")
+        ]
+        encoder = embedding.encoder(pipeline.embedding_model)
+        started = time.perf_counter()
+        encoder.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE, normalize_embeddings=True)
+        figures["bare_seconds"] = time.perf_counter() - started
+        figures["bare_chunks"] = len(texts)
+
+        user = beir.evaluation_user()
+        SourceGrant.objects.get_or_create(source=source, user=user)
+        figures["search_ms"], figures["ndcg10"] = {}, {}
+        for mode in SearchMode.ALL:
+            latencies, scores = [], []
+            for query_id in queries:
+                began = time.perf_counter()
+                ranked = beir.ranked_documents(
+                    user=user, version=job.index_version, query=data.queries[query_id], mode=mode
+                )
+                latencies.append(1000 * (time.perf_counter() - began))
+                ranked = [external_id.removesuffix(".md") for external_id in ranked]
+                scores.append(metrics.ndcg_at(ranked, data.qrels[query_id], 10))
+            figures["search_ms"][mode] = [percentile(latencies, 50), percentile(latencies, 95)]
+            figures["ndcg10"][mode] = sum(scores) / max(len(scores), 1)
+
+        figures["workers"] = {}
+        for count in workers:
+            chunks_forget(pipeline)  # nothing reused: every chunk embedded again
+            jobs = []
+            for n in range(count):
+                part = Path(folder) / f"part{count}-{n}"
+                corpus_write(data, ids[n::count], part)
+                part_source = source_create(
+                    name=f"part{count}-{n}", kind=Source.Kind.FOLDER, config={"path": str(part)}
+                )
+                jobs.append(SyncJob.objects.create(source=part_source).pk)
+            threads = max(1, (os.cpu_count() or 1) // count)
+            started = time.perf_counter()
+            processes = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--sync-one",
+                        connection.settings_dict["NAME"],
+                        str(job_id),
+                        str(threads),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for job_id in jobs
+            ]
+            for process in processes:
+                process.communicate()
+            seconds = time.perf_counter() - started
+            chunks = Chunk.objects.filter(
+                pipeline=pipeline, revision__document__source__name__startswith=f"part{count}-"
+            )
+            figures["workers"][count] = {"seconds": seconds, "chunks": chunks.count()}
+    return figures
+
+
+def report(project: dict, peer: dict | None) -> None:
+    def rate(side, key):
+        return side[key] / side["seconds"]
+
+    bare = project["bare_chunks"] / project["bare_seconds"]
+    rows = [
+        ("documents per second", f"{rate(peer, 'documents'):.1f}" if peer else "-", f"{rate(project, 'documents'):.1f}")
+    ]
+    rows.append(("chunks per second", f"{rate(peer, 'chunks'):.1f}" if peer else "-", f"{rate(project, 'chunks'):.1f}"))
+    rows.append(
+        (
+            "bare `encode` of the project's chunk texts",
+            "",
+            f"{bare:.1f} chunks/s: the pipeline runs at {rate(project, 'chunks') / bare:.2f} of it",
+        )
+    )
+    for count, run in project["workers"].items():
+        per_second = run["chunks"] / run["seconds"]
+        rows.append(
+            (
+                f"{count} sync workers, separate sources",
+                "",
+                f"{per_second:.1f} chunks/s = {per_second / bare:.2f} of bare",
+            )
+        )
+    for mode in SearchMode.ALL:
+        p50, p95 = project["search_ms"][mode]
+        peer_ms = peer["search_ms"].get(mode) if peer else None
+        rows.append(
+            (
+                f"search p50 / p95 (k=10), {mode}",
+                f"{peer_ms[0]:.1f} / {peer_ms[1]:.1f} ms" if peer_ms else "",
+                f"{p50:.1f} / {p95:.1f} ms",
+            )
+        )
+    for mode in SearchMode.ALL:
+        peer_score = peer["ndcg10"].get(mode) if peer else None
+        rows.append(
+            (
+                f"nDCG@10, {mode}",
+                f"{peer_score:.3f}" if peer_score is not None else "",
+                f"{project['ndcg10'][mode]:.3f}",
+            )
+        )
+    print(f"\nproject: {project['documents']} documents, {project['chunks']} chunks, model {project['model']!r}")
+    if peer:
+        print(f"peer: {peer['documents']} documents, {peer['chunks']} chunks (1,000 characters, 200 overlap)")
+    print("\n| | peer: LangChain PGVector | this project |\n| --- | ---: | ---: |")
+    for name, theirs, ours in rows:
+        print(f"| {name} | {theirs} | {ours} |")
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--sync-one":
+        sync_one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "datasets" / "scifact")
+    parser.add_argument("--documents", type=int, default=None, help="the first N documents (default: all)")
+    parser.add_argument("--queries", type=int, default=None, help="the first N judged queries (default: all)")
+    parser.add_argument("--workers", default="2,4", help="comma-separated process counts for the scaling rows")
+    parser.add_argument("--smoke", action="store_true", help="seconds: a tiny generated corpus; installs nothing")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(
+        f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"device {settings.EMBEDDING_DEVICE}"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        dataset = fake_beir_dataset(Path(scratch) / "tiny", documents=12, queries=4) if args.smoke else args.dataset
+        workers = [2] if args.smoke else [int(n) for n in args.workers.split(",") if n.strip()]
+        data = beir.dataset_read(dataset)
+        ids = list(data.corpus)[: args.documents]
+        kept = set(ids)
+        queries = [q for q in sorted(data.queries) if set(data.qrels[q]) & kept][: args.queries]
+        python = PEER_VENV / "bin" / "python"
+        if not args.smoke:
+            python = peer_install()
+        peer = None
+        if python.exists():
+            peer = peer_run(python, dataset, len(ids))
+        else:
+            print(f"peer side skipped: {PEER_VENV} is absent (a full run makes it)")
+        embedding.encoder()  # loaded once per process, as in a worker; not part of any timing
+        with scratch_database():
+            project = project_run(data, ids, queries, workers)
+    report(project, peer)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.smoke:
+        print("smoke: ok")
+
+
+if __name__ == "__main__":
+    main()
