@@ -134,6 +134,8 @@ def main() -> None:
         )
     print(f"bounded top 10 identical to exact: {figures['same_top10']:.3f} of queries")
     print(f"bounded top 10 overlap with exact: {figures['overlap_top10']:.3f}")
+    if args.smoke:
+        print("smoke: ok")
 
 
 if __name__ == "__main__":

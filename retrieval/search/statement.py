@@ -171,17 +171,25 @@ class SearchStatement:
         self.params["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
         if plan == SearchPlan.KEYWORD_EXACT:
             # Every visible chunk holding a query lexeme, with its whole (exact) score.
+            # The visible chunks first (from the granted sources, as the exact vector scan), then their postings.
             candidates = compose(
                 f"""
-                SELECT c.id AS chunk_id, vd.revision_id, sum({_CONTRIBUTION}) AS partial
-                FROM ({{rows}}) vd
-                JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
-                JOIN {_POSTING} p ON p.chunk_id = c.id AND p.lexeme = ANY(ARRAY(SELECT lexeme FROM terms))
+                WITH visible AS MATERIALIZED (
+                    SELECT c.id AS chunk_id, vd.revision_id
+                    FROM ({{rows}}) vd
+                    JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
+                    WHERE {{restriction}}
+                )
+                SELECT v.chunk_id, v.revision_id, sum({_CONTRIBUTION}) AS partial
+                FROM visible v
+                CROSS JOIN LATERAL (  -- a primary-key probe per visible chunk (OFFSET 0: not flattened)
+                    SELECT p.lexeme, p.frequency, p.length FROM {_POSTING} p
+                    WHERE p.chunk_id = v.chunk_id AND p.lexeme = ANY(ARRAY(SELECT lexeme FROM terms)) OFFSET 0
+                ) p
                 JOIN terms t ON t.lexeme = p.lexeme
                 CROSS JOIN corpus a
-                WHERE {{restriction}}
-                GROUP BY c.id, vd.revision_id
-                ORDER BY partial DESC, c.id
+                GROUP BY v.chunk_id, v.revision_id
+                ORDER BY partial DESC, v.chunk_id
                 LIMIT %(rescored)s""",
                 rows=self.rows,
                 restriction=self.restriction,
