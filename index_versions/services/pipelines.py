@@ -47,8 +47,9 @@ def pipeline_get_or_create(*, max_tokens: int | None, overlap_tokens: int, embed
 
 
 def _model_window(embedding_model: str) -> int:
-    """The model's window; a model that is not the default and not a loadable local folder is invalid input."""
-    if embedding_model != embedding.DEFAULT_MODEL_NAME and not os.path.isabs(embedding_model):
+    """The model's window; weights that are not the default and not a loadable local folder are invalid input."""
+    weights = embedding.model_spec(embedding_model).weights  # any backend and precision of them
+    if weights != embedding.DEFAULT_MODEL_NAME and not os.path.isabs(weights):
         raise InvalidInput(
             "embedding_model must be an absolute path to a local sentence-transformers model; nothing is downloaded.",
             details={"embedding_model": ["not an absolute local path"]},

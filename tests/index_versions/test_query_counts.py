@@ -15,11 +15,12 @@ from index_versions.services.purge import document_purge
 # row, the paused sources, the audit row, release.
 ACTIVATE_QUERIES = 10
 # The source's differences between the versions, the new version built from the active
-# one with that delta (spans, figures, duplicate groups, keyword statistics), its activation.
-REVERT_QUERIES = 53
+# one with that delta (spans, figures, duplicate groups, keyword statistics and postings), its activation.
+REVERT_QUERIES = 55
 # The document and what holds it, the figures of each version holding it, the redaction
-# of quoted answers, the keyword statistics, the deletes, the tombstone, the audit row.
-PURGE_QUERIES = 45
+# of quoted answers, the keyword statistics, the deletes (keyword postings and garbage candidates
+# included), the tombstone, the audit row.
+PURGE_QUERIES = 48
 
 
 def _versions(wiki, hr) -> tuple[IndexVersion, IndexVersion]:
