@@ -1,6 +1,7 @@
 """This project's sync beside LangChain's PGVector store on the same BEIR folder, one after the other.
 
     .venv/bin/python bench/peer_compare.py --dataset ../shared/datasets/scifact [--documents N] [--workers 2,4]
+        [--backends torch,openvino,onnx:int8]
     .venv/bin/python bench/peer_compare.py --smoke   # seconds: a tiny corpus, no install, peer only if installed
 
 The peer runs in its own virtual environment (``.data/peer-venv``, made on the first
@@ -14,7 +15,9 @@ process step, the version build), with ``EMBEDDING_BACKEND`` / ``EMBEDDING_PRECI
 as set. Prints documents/s, chunks/s, the pipeline's chunks/s over bare ``encode``
 of the same chunk texts, search p50/p95 per mode and nDCG@10 (a document ranks by
 its best chunk), and with ``--workers`` the same sync split over 2, 4... sources
-synced by as many processes at once.
+synced by as many processes at once. ``--backends`` repeats the project side (sync, bare
+``encode``, search, nDCG) once per backend[:precision], each in a fresh scratch database and
+with its model loaded before any timing; the worker rows run for the first one only.
 """
 
 import argparse
@@ -35,6 +38,7 @@ django_setup(data_dir="bench-peer")
 from benchdata import chunks_forget, fake_beir_dataset, scratch_database, sources_folder  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import override_settings  # noqa: E402
 
 from acl.models import SourceGrant  # noqa: E402
 from index_versions import embedding  # noqa: E402
@@ -79,8 +83,12 @@ def peer_install() -> Path:
     return python
 
 
-def peer_run(python: Path, dataset: Path, documents: int | None) -> dict:
-    """bench/benchpeer.py in the peer's environment, on a database of its own, dropped after."""
+def peer_run(python: Path, data: beir.Dataset, ids: list[str], queries: list[str]) -> dict:
+    """bench/benchpeer.py in the peer's environment, on a database of its own, dropped after.
+
+    It gets exactly the project's documents and queries, and its rankings are scored
+    here with the project's nDCG, so the two columns differ only in what they index.
+    """
     name = "peer_compare"
     with connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -91,15 +99,29 @@ def peer_run(python: Path, dataset: Path, documents: int | None) -> dict:
         host = quote(db.get("HOST") or "", safe="")
         port = f"&port={db['PORT']}" if db.get("PORT") else ""
         database_url = f"postgresql+psycopg://{auth}@/{name}?host={host}{port}"
-        command = [str(python), str(ROOT / "bench" / "benchpeer.py"), "--dataset", str(dataset)]
-        command += ["--database-url", database_url]
-        if documents:
-            command += ["--documents", str(documents)]
-        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
-        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(ROOT / "bench"))
+        with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as given:
+            json.dump(
+                {
+                    "documents": [[doc_id, *data.corpus[doc_id]] for doc_id in ids],
+                    "queries": {query_id: data.queries[query_id] for query_id in queries},
+                },
+                given,
+            )
+            given.flush()
+            command = [str(python), str(ROOT / "bench" / "benchpeer.py"), "--corpus", given.name]
+            command += ["--database-url", database_url]
+            env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+            out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(ROOT / "bench"))
         if out.returncode:
             sys.exit(f"the peer failed:\n{out.stderr[-3000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        peer = json.loads(out.stdout.strip().splitlines()[-1])
+        peer["ndcg10"] = {
+            mode: statistics.fmean(
+                metrics.ndcg_at(ranked, data.qrels[query_id], 10) for query_id, ranked in by_query.items()
+            )
+            for mode, by_query in peer.pop("rankings").items()
+        }
+        return peer
     finally:
         connection.close()
         with connection.cursor() as cursor:
@@ -111,6 +133,12 @@ def corpus_write(data: beir.Dataset, ids: list[str], folder: Path) -> None:
     for doc_id in ids:
         title, text = data.corpus[doc_id]
         (folder / f"{doc_id}.md").write_text(f"# {title or doc_id}\n\n{text}\n", encoding="utf-8")
+
+
+def _backend_environment(backend: str) -> dict[str, str]:
+    """``torch``, ``openvino`` or ``onnx:int8`` as the settings that choose it."""
+    name, _, precision = backend.partition(":")
+    return {"EMBEDDING_BACKEND": name, "EMBEDDING_PRECISION": precision}
 
 
 def sync_one(database: str, job_id: int, threads: int) -> None:
@@ -192,6 +220,11 @@ def project_run(data: beir.Dataset, ids: list[str], queries: list[str], workers:
                     ],
                     stdout=subprocess.PIPE,
                     text=True,
+                    env={
+                        **os.environ,
+                        "EMBEDDING_BACKEND": settings.EMBEDDING_BACKEND,
+                        "EMBEDDING_PRECISION": settings.EMBEDDING_PRECISION,
+                    },
                 )
                 for job_id in jobs
             ]
@@ -205,56 +238,63 @@ def project_run(data: beir.Dataset, ids: list[str], queries: list[str], workers:
     return figures
 
 
-def report(project: dict, peer: dict | None) -> None:
-    def rate(side, key):
-        return side[key] / side["seconds"]
-
+def _project_rows(project: dict) -> dict[str, str]:
+    """One column of the table: the row name to this run's figure."""
+    seconds = project["seconds"]
     bare = project["bare_chunks"] / project["bare_seconds"]
-    rows = [
-        ("documents per second", f"{rate(peer, 'documents'):.1f}" if peer else "-", f"{rate(project, 'documents'):.1f}")
-    ]
-    rows.append(("chunks per second", f"{rate(peer, 'chunks'):.1f}" if peer else "-", f"{rate(project, 'chunks'):.1f}"))
-    rows.append(
-        (
-            "bare `encode` of the project's chunk texts",
-            "",
-            f"{bare:.1f} chunks/s: the pipeline runs at {rate(project, 'chunks') / bare:.2f} of it",
-        )
-    )
+    rows = {
+        "documents per second": f"{project['documents'] / seconds:.1f}",
+        "chunks per second": f"{project['chunks'] / seconds:.1f}",
+        "bare `encode` of the project's chunk texts": (
+            f"{bare:.1f} chunks/s: the pipeline runs at {project['chunks'] / seconds / bare:.2f} of it"
+        ),
+    }
     for count, run in project["workers"].items():
         per_second = run["chunks"] / run["seconds"]
-        rows.append(
-            (
-                f"{count} sync workers, separate sources",
-                "",
-                f"{per_second:.1f} chunks/s = {per_second / bare:.2f} of bare",
-            )
-        )
+        rows[f"{count} sync workers, separate sources"] = f"{per_second:.1f} chunks/s = {per_second / bare:.2f} of bare"
     for mode in SearchMode.ALL:
         p50, p95 = project["search_ms"][mode]
-        peer_ms = peer["search_ms"].get(mode) if peer else None
-        rows.append(
-            (
-                f"search p50 / p95 (k=10), {mode}",
-                f"{peer_ms[0]:.1f} / {peer_ms[1]:.1f} ms" if peer_ms else "",
-                f"{p50:.1f} / {p95:.1f} ms",
-            )
-        )
+        rows[f"search p50 / p95 (k=10), {mode}"] = f"{p50:.1f} / {p95:.1f} ms"
     for mode in SearchMode.ALL:
-        peer_score = peer["ndcg10"].get(mode) if peer else None
-        rows.append(
-            (
-                f"nDCG@10, {mode}",
-                f"{peer_score:.3f}" if peer_score is not None else "",
-                f"{project['ndcg10'][mode]:.3f}",
-            )
+        rows[f"nDCG@10, {mode}"] = f"{project['ndcg10'][mode]:.3f}"
+    return rows
+
+
+def _peer_rows(peer: dict | None) -> dict[str, str]:
+    if peer is None:
+        return {}
+    rows = {
+        "documents per second": f"{peer['documents'] / peer['seconds']:.1f}",
+        "chunks per second": f"{peer['chunks'] / peer['seconds']:.1f}",
+    }
+    for mode, (p50, p95) in peer["search_ms"].items():
+        rows[f"search p50 / p95 (k=10), {mode}"] = f"{p50:.1f} / {p95:.1f} ms"
+    for mode, score in peer["ndcg10"].items():
+        rows[f"nDCG@10, {mode}"] = f"{score:.3f}"
+    return rows
+
+
+def report(projects: dict[str, dict], peer: dict | None) -> None:
+    """The table: the peer, then one column per backend; then each backend's documents/s over the peer's."""
+    columns = {backend: _project_rows(project) for backend, project in projects.items()}
+    theirs = _peer_rows(peer)
+    names = list(dict.fromkeys(name for rows in columns.values() for name in rows))
+    for backend, project in projects.items():
+        print(
+            f"\nproject ({backend}): {project['documents']} documents, {project['chunks']} chunks, "
+            f"model {project['model']!r}"
         )
-    print(f"\nproject: {project['documents']} documents, {project['chunks']} chunks, model {project['model']!r}")
     if peer:
         print(f"peer: {peer['documents']} documents, {peer['chunks']} chunks (1,000 characters, 200 overlap)")
-    print("\n| | peer: LangChain PGVector | this project |\n| --- | ---: | ---: |")
-    for name, theirs, ours in rows:
-        print(f"| {name} | {theirs} | {ours} |")
+    header = " | ".join(f"this project, {backend}" for backend in columns)
+    print(f"\n| | peer: LangChain PGVector | {header} |\n| --- | ---: |{' ---: |' * len(columns)}")
+    for name in names:
+        cells = " | ".join(rows.get(name, "") for rows in columns.values())
+        print(f"| {name} | {theirs.get(name, '')} | {cells} |")
+    if peer:
+        peer_rate = peer["documents"] / peer["seconds"]
+        for backend, project in projects.items():
+            print(f"{backend}: {project['documents'] / project['seconds'] / peer_rate:.2f}x the peer's documents/s")
 
 
 def main() -> None:
@@ -266,6 +306,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=None, help="the first N documents (default: all)")
     parser.add_argument("--queries", type=int, default=None, help="the first N judged queries (default: all)")
     parser.add_argument("--workers", default="2,4", help="comma-separated process counts for the scaling rows")
+    parser.add_argument(
+        "--backends", default="torch", help="comma-separated backend[:precision] list, e.g. torch,openvino,onnx:int8"
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds: a tiny generated corpus; installs nothing")
     args = parser.parse_args()
     load = os.getloadavg()
@@ -285,13 +328,15 @@ def main() -> None:
             python = peer_install()
         peer = None
         if python.exists():
-            peer = peer_run(python, dataset, len(ids))
+            peer = peer_run(python, data, ids, queries)
         else:
             print(f"peer side skipped: {PEER_VENV} is absent (a full run makes it)")
-        embedding.encoder()  # loaded once per process, as in a worker; not part of any timing
-        with scratch_database():
-            project = project_run(data, ids, queries, workers)
-    report(project, peer)
+        projects = {}
+        for n, backend in enumerate(b.strip() for b in args.backends.split(",") if b.strip()):
+            with override_settings(**_backend_environment(backend)), scratch_database():
+                embedding.encoder(pipeline_for_sync().embedding_model)  # loaded first, as in a worker: untimed
+                projects[backend] = project_run(data, ids, queries, workers if n == 0 else [])
+    report(projects, peer)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.smoke:
         print("smoke: ok")
