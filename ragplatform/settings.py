@@ -219,9 +219,10 @@ EMBEDDING_DEVICE = os.environ.get("EMBEDDING_DEVICE", "cpu")
 # on cuda, else fp32) part of the model's identity, so a change is a rebuild (index_versions.embedding).
 EMBEDDING_BACKEND = os.environ.get("EMBEDDING_BACKEND", "torch")
 EMBEDDING_PRECISION = os.environ.get("EMBEDDING_PRECISION", "")
-# Texts per forward pass; empty: 64 on the CPU, 512 on a GPU (which needs big batches to be busy).
+# Texts per forward pass; empty: 8 on the CPU, 512 on a GPU (which needs big batches to be busy). On the CPU
+# small length-sorted batches pad least and stay in cache: 8 embeds SciFact chunks 27% faster than 64 (torch).
 EMBEDDING_BATCH_SIZE = int(
-    os.environ.get("EMBEDDING_BATCH_SIZE") or ("512" if EMBEDDING_DEVICE.startswith("cuda") else "64")
+    os.environ.get("EMBEDDING_BATCH_SIZE") or ("512" if EMBEDDING_DEVICE.startswith("cuda") else "8")
 )
 # In the embedding model's tokens, title and section path included; 0 = the model's whole window.
 CHUNK_MAX_TOKENS = int(os.environ.get("CHUNK_MAX_TOKENS", "0"))
