@@ -44,55 +44,85 @@ class TokenObtainApi(APIView):
         return Response({"token": token.key})
 
 
+_HEALTH_OUTPUT = inline_serializer(
+    "HealthOutput",
+    {
+        "status": serializers.CharField(),
+        "database": serializers.CharField(),
+        "broker": serializers.CharField(),
+        "cache": serializers.CharField(help_text="the throttle counters' Redis: ok or unavailable"),
+        "throttle": serializers.CharField(
+            help_text="ok, or fail_open while the cache is unavailable: reads are served unthrottled, "
+            "writes refused with 503"
+        ),
+        "reads": serializers.CharField(
+            help_text="ok while this process can serve search, answer and documents (database reachable, "
+            "models loaded), whatever the broker and cache; else unavailable"
+        ),
+        "active_version": serializers.IntegerField(allow_null=True),
+        "models": serializers.DictField(
+            child=serializers.CharField(),
+            help_text="this process's models: embedding and reranker, each ready, off, not loaded or failed",
+        ),
+    },
+)
+
+
+def _health_report() -> dict:
+    database, active_version = "ok", None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        version = index_version_active()
+        active_version = version.pk if version else None
+    except Exception:  # noqa: BLE001 - health must report, never raise
+        database = "unavailable"
+    broker = "ok" if _broker_reachable() else "unavailable"
+    cache_state = "ok" if _cache_reachable() else "unavailable"
+    reads = database == "ok" and (models_ready() or not settings.MODELS_WARM_UP)
+    return {
+        "status": "ok" if reads and broker == cache_state == "ok" else "degraded",
+        "database": database,
+        "broker": broker,
+        "cache": cache_state,
+        "throttle": "ok" if cache_state == "ok" else "fail_open",
+        "reads": "ok" if reads else "unavailable",
+        "active_version": active_version,
+        "models": models_state(),
+    }
+
+
 class HealthApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=inline_serializer(
-            "HealthOutput",
-            {
-                "status": serializers.CharField(),
-                "database": serializers.CharField(),
-                "broker": serializers.CharField(),
-                "cache": serializers.CharField(help_text="the throttle counters' Redis: ok or unavailable"),
-                "throttle": serializers.CharField(
-                    help_text="ok, or fail_open while the cache is unavailable: reads are served unthrottled, "
-                    "writes refused with 503"
-                ),
-                "active_version": serializers.IntegerField(allow_null=True),
-                "models": serializers.DictField(
-                    child=serializers.CharField(),
-                    help_text="this process's models: embedding and reranker, each ready, off, not loaded or failed",
-                ),
-            },
-        ),
-        summary="Liveness of the database and the broker, and the active index version",
+        responses={200: _HEALTH_OUTPUT, 503: _HEALTH_OUTPUT},
+        summary="Liveness of the database, the broker and the cache, this process's models, the active version",
+        description="503 when anything is degraded; a load balancer routes on /api/v1/health/reads instead.",
     )
     def get(self, request):
-        database, active_version = "ok", None
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            version = index_version_active()
-            active_version = version.pk if version else None
-        except Exception:  # noqa: BLE001 - health must report, never raise
-            database = "unavailable"
-        broker = "ok" if _broker_reachable() else "unavailable"
-        cache_state = "ok" if _cache_reachable() else "unavailable"
-        healthy = database == broker == cache_state == "ok" and (models_ready() or not settings.MODELS_WARM_UP)
-        return Response(
-            {
-                "status": "ok" if healthy else "degraded",
-                "database": database,
-                "broker": broker,
-                "cache": cache_state,
-                "throttle": "ok" if cache_state == "ok" else "fail_open",
-                "active_version": active_version,
-                "models": models_state(),
-            },
-            status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        report = _health_report()
+        healthy = report["status"] == "ok"
+        return Response(report, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class HealthReadsApi(APIView):
+    """Readiness for reads: a broker or cache outage stops syncs and writes, not search, so it keeps routing."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: _HEALTH_OUTPUT, 503: _HEALTH_OUTPUT},
+        summary="Whether this process can serve reads (the load balancer's readiness check)",
+        description="200 while the database is reachable and the models are loaded, even with the broker or "
+        "cache down (status then says degraded); 503 otherwise. Same body as /api/v1/health.",
+    )
+    def get(self, request):
+        report = _health_report()
+        serving = report["reads"] == "ok"
+        return Response(report, status=status.HTTP_200_OK if serving else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 def _broker_reachable() -> bool:

@@ -7,6 +7,7 @@ from ragplatform import api
 api_v1 = [
     path("auth/token", api.TokenObtainApi.as_view(), name="auth-token"),
     path("health", api.HealthApi.as_view(), name="health"),
+    path("health/reads", api.HealthReadsApi.as_view(), name="health-reads"),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("sources.urls")),

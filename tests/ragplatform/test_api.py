@@ -24,6 +24,7 @@ API_PATHS = [
     "/api/v1/groups/{group_id}/members",
     "/api/v1/groups/{group_id}/members/{user_id}",
     "/api/v1/health",
+    "/api/v1/health/reads",
     "/api/v1/index-versions",
     "/api/v1/index-versions/{version_id}",
     "/api/v1/index-versions/{version_id}/activate",
@@ -138,9 +139,11 @@ def test_health_is_public_and_reports_database_broker_models_and_no_active_versi
         "broker": "ok",
         "cache": "ok",
         "throttle": "ok",
+        "reads": "ok",
         "active_version": None,
         "models": {"embedding": "ready", "reranker": "off"},
     }
+    assert api().get("/api/v1/health/reads").json() == response.json()
 
 
 def test_health_is_degraded_until_this_process_has_loaded_its_models(api, db, monkeypatch):
@@ -149,8 +152,12 @@ def test_health_is_degraded_until_this_process_has_loaded_its_models(api, db, mo
     monkeypatch.setitem(warmup._state, "embedding", "not loaded")
     response = api().get("/api/v1/health")
     assert response.status_code == 503 and response.json()["models"]["embedding"] == "not loaded"
+    # Not ready for reads either: the load balancer keeps it out of rotation until the model is loaded.
+    reads = api().get("/api/v1/health/reads")
+    assert (reads.status_code, reads.json()["reads"]) == (503, "unavailable")
     warmup.models_warm_up()
     assert api().get("/api/v1/health").status_code == 200
+    assert api().get("/api/v1/health/reads").status_code == 200
 
 
 def test_health_reports_the_active_index_version(api, folder_source, sync_now, warm):

@@ -116,6 +116,7 @@ BAD_INPUT = [
     pytest.param(Call("GET", "/api/v1/auth/token", status=405), id="token-wrong-method"),
     # --- GET /api/v1/health -------------------------------------------------------
     pytest.param(Call("POST", "/api/v1/health", {}, status=405), id="health-wrong-method"),
+    pytest.param(Call("POST", "/api/v1/health/reads", {}, status=405), id="health-reads-wrong-method"),
     # --- GET/POST /api/v1/sources ---------------------------------------------------
     pytest.param(Call("POST", "/api/v1/sources", MALFORMED, code="parse_error"), id="source-create-malformed-json"),
     pytest.param(Call("POST", "/api/v1/sources", NOT_JSON, status=415), id="source-create-not-json"),
@@ -601,7 +602,7 @@ def test_protected_endpoints_list_covers_every_api_route():
             else:
                 yield route
 
-    public = {"api/v1/auth/token", "api/v1/health", "api/v1/schema", "api/v1/docs"}
+    public = {"api/v1/auth/token", "api/v1/health", "api/v1/health/reads", "api/v1/schema", "api/v1/docs"}
     api_routes = {route for route in routes(get_resolver()) if route.startswith("api/v1/")} - public
     ids = dict.fromkeys(("wiki", "job", "unknown", "grant", "building"), 1)
     listed = {resolve(param.values[1].format(**ids)).route for param in PROTECTED}

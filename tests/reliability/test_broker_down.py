@@ -7,6 +7,7 @@ from index_versions.selectors import index_version_active
 from index_versions.services.building import index_version_rebuild
 from ingest.lifecycle import sync_job_request
 from ragplatform.exceptions import Unavailable
+from ragplatform.warmup import models_warm_up
 from sources.models import SyncJob
 from tests.reliability.conftest import redis_start, redis_stop, wait_for
 
@@ -42,6 +43,7 @@ def test_with_the_broker_down_reads_work_syncs_get_503_and_jobs_queued_before_ru
         documents = reader.get("/api/v1/documents")
         assert documents.status_code == 200 and documents.json()["count"] == 1
 
+        models_warm_up()  # as a web process does at boot: the model the search loaded is this process's
         health = api().get("/api/v1/health")
         assert health.status_code == 503
         assert health.json() | {"models": None} == health.json() | {
@@ -50,8 +52,12 @@ def test_with_the_broker_down_reads_work_syncs_get_503_and_jobs_queued_before_ru
             "broker": "unavailable",
             "cache": "unavailable",
             "throttle": "fail_open",
+            "reads": "ok",
             "models": None,
         }
+        # The readiness check a load balancer routes on stays green: reads are served.
+        reads = api().get("/api/v1/health/reads")
+        assert (reads.status_code, reads.json()["status"], reads.json()["reads"]) == (200, "degraded", "ok")
 
         # Redis is the broker and the throttle's cache here: a write (a sync request included) is refused by the
         # throttle before it could be queued.

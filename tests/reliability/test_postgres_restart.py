@@ -57,6 +57,8 @@ def test_postgres_restarted_mid_sync_loses_nothing_and_the_api_answers_503_then_
         assert response.status_code == 503 and response.json()["error"]["code"] == "database_unavailable"
         assert response["Retry-After"]
         assert api().get("/api/v1/health").json()["database"] == "unavailable"
+        reads = api().get("/api/v1/health/reads")
+        assert (reads.status_code, reads.json()["reads"]) == (503, "unavailable")
     finally:
         postgres_start()
 
