@@ -41,7 +41,8 @@ def main() -> None:
     result = subprocess.run(command, cwd=ROOT, env=env)
     seconds = time.perf_counter() - started
     coverage = env["FUZZ_COVERAGE"] == "1"
-    print(f"fuzz: {args.examples} examples per operation, coverage phase {coverage}, {seconds:.0f} s")
+    ran = "collected only" if args.smoke else f"{args.examples} examples per operation, coverage phase {coverage}"
+    print(f"fuzz: {ran}, {seconds:.0f} s")
     if result.returncode:
         raise SystemExit(f"pytest exited {result.returncode}")
     if args.smoke:

@@ -24,7 +24,7 @@ from benchsetup import django_setup
 
 django_setup(data_dir="bench-inputs")
 
-from benchdata import scratch_database  # noqa: E402
+from benchdata import scratch_database, sources_folder  # noqa: E402
 
 from sources.connectors import FetchFailure, get_connector  # noqa: E402
 from sources.services.crud import source_create  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="2,000 tickets")
     args = parser.parse_args()
     tickets = 2_000 if args.smoke else args.tickets
-    with tempfile.TemporaryDirectory() as folder, scratch_database():
+    with tempfile.TemporaryDirectory(dir=sources_folder()) as folder, scratch_database():
         path = Path(folder) / "tickets.jsonl"
         size = export_write(path, tickets)
         read = export_read(path)
