@@ -105,6 +105,10 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+# A retention longer than this is a typo (and past what a date can subtract): refused, not a 500.
+AUDIT_MAX_RETENTION_DAYS = 36_500
+
+
 class AuditEvent(models.Model):
     """Who did what, when, to what: searches, grant and membership changes, keys, activations, purges.
 

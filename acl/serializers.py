@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
-from acl.models import ApiKey, AuditEvent, ServiceAccount, SourceGrant
+from acl.models import AUDIT_MAX_RETENTION_DAYS, ApiKey, AuditEvent, ServiceAccount, SourceGrant
 
 
 class GrantInputSerializer(serializers.Serializer):
@@ -97,4 +97,4 @@ class AuditEventOutputSerializer(serializers.ModelSerializer):
 
 
 class AuditPurgeInputSerializer(serializers.Serializer):
-    older_than_days = serializers.IntegerField(min_value=0, required=False)
+    older_than_days = serializers.IntegerField(min_value=0, max_value=AUDIT_MAX_RETENTION_DAYS, required=False)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from acl.keys import KEY_PREFIX_BYTES, api_key_hash
-from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
+from acl.models import AUDIT_MAX_RETENTION_DAYS, ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
 from acl.roles import ROLE_PERMISSIONS
 from ragplatform.exceptions import Conflict, ErrorCode, InvalidInput
 
@@ -68,8 +68,11 @@ def audit_purge(*, older_than_days: int | None = None, actor=None) -> int:
     The purge itself is recorded, so the trail shows that and when it was cut.
     """
     days = settings.AUDIT_RETENTION_DAYS if older_than_days is None else older_than_days
-    if days < 0:
-        raise InvalidInput("Retention must be zero or more days.", details={"older_than_days": ["must be >= 0"]})
+    if not 0 <= days <= AUDIT_MAX_RETENTION_DAYS:
+        raise InvalidInput(
+            f"Retention must be between 0 and {AUDIT_MAX_RETENTION_DAYS} days.",
+            details={"older_than_days": [f"must be between 0 and {AUDIT_MAX_RETENTION_DAYS}"]},
+        )
     cutoff = timezone.now() - timedelta(days=days)
     deleted, _ = AuditEvent.objects.filter(created_at__lt=cutoff).delete()
     audit_record(

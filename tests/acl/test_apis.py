@@ -296,3 +296,12 @@ def test_a_superuser_purges_the_audit_trail(api, superuser):
     assert response.status_code == 200
     assert response.json() == {"deleted": 1}
     assert list(AuditEvent.objects.values_list("action", flat=True)) == ["audit.purge"]
+
+
+def test_a_retention_past_any_date_is_a_400_not_a_500(api, superuser):
+    """Found by the larger fuzz run (bench/fuzz.py): a huge older_than_days overflowed the date arithmetic."""
+    AuditEvent.objects.create(action="search")
+    response = api(superuser).post("/api/v1/audit/purge", {"older_than_days": 10**12}, format="json")
+    assert response.status_code == 400
+    assert "older_than_days" in response.json()["error"]["details"]
+    assert AuditEvent.objects.filter(action="search").count() == 1  # nothing deleted
