@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from django.apps import apps
-from django.conf import settings
 from django.db import connection
 
 from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline
@@ -227,6 +226,12 @@ def vector_index_rebuilt_after(*, dimensions: int) -> Iterator[None]:
     statistics_settle()
 
 
+# What an index rebuild after a bulk load may use: the HNSW graph of a million 384-dimension vectors
+# is about 2 GB, and beyond maintenance_work_mem pgvector inserts the rest one by one (at the
+# production 512 MB the 1M build of bench/scale.py took over 40 minutes on 2 cores).
+BULK_INDEX_BUILD_MEMORY = "4GB"
+
+
 @contextmanager
 def secondary_indexes_rebuilt_after(*models) -> Iterator[None]:
     """Bulk-load ``models``' tables without their secondary indexes, then rebuild each from its own definition.
@@ -255,7 +260,7 @@ def secondary_indexes_rebuilt_after(*models) -> Iterator[None]:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [settings.HNSW_BUILD_MEMORY])
+            cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [BULK_INDEX_BUILD_MEMORY])
             cursor.execute("SELECT set_config('max_parallel_maintenance_workers', '2', false)")
             for _, definition in dropped:
                 cursor.execute(definition)
