@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run smoke test test-fast bench-smoke lint format venv browser screenshots clean-data
+.PHONY: run smoke test test-fast bench-smoke peer-venv lint format venv browser screenshots clean-data
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,16 @@ test-fast: lint
 screenshots: venv browser
 	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console RAG_DATA_DIR=$(CURDIR)/.data/test $(VENV)/bin/pytest -m browser tests/console
 
+# The LangChain peer of bench/peer_compare.py, in its own virtual environment (bench-only requirements).
+PEER_VENV := .data/peer-venv
+$(PEER_VENV)/.installed: bench/requirements-peer.txt | $(VENV)/.installed
+	$(PY) bench/peer_compare.py --install-peer
+	touch $@
+
+peer-venv: $(PEER_VENV)/.installed
+
 # Each bench/*.py script with --smoke (seconds each) on servers of its own; a script without --smoke fails.
-bench-smoke: venv
+bench-smoke: venv peer-venv
 	RAG_DATA_DIR=$(CURDIR)/.data/bench-smoke $(PY) bench/benchsmoke.py
 
 lint: venv

@@ -1,11 +1,21 @@
 """The Locust user of ``bench/load.py``: a reader calling search (each mode), answer and the documents list.
 
-Run by ``bench/load.py`` (``locust -f bench/benchlocust.py --headless ...``), with ``LOAD_TOKEN`` the reader's
-API token. Each request is named after its endpoint, so Locust's statistics are per endpoint.
+Run by ``bench/load.py`` through :func:`locust_run` (``locust -f bench/benchlocust.py --headless ...``), with
+``LOAD_TOKEN`` the reader's API token. Each request is named after its endpoint, so Locust's statistics are per
+endpoint. ``--smoke`` (seconds): two clients for 3 s against a stand-in HTTP server in this process, which
+checks the token on every request; fails unless every endpoint was called without a failure.
 """
 
+import csv
+import http.server
 import itertools
+import json
 import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
 
 from locust import HttpUser, constant, task
 
@@ -49,3 +59,57 @@ class Reader(HttpUser):
     @task
     def documents(self):
         self.client.get("/api/v1/documents?limit=50", name="documents list")
+
+
+def locust_run(url: str, token: str, clients: int, seconds: int, workdir: Path) -> dict[str, dict]:
+    """Locust headless against ``url``: this file's reader, ``clients`` of them for ``seconds``; stats per name."""
+    prefix = workdir / f"c{clients}"
+    subprocess.run(
+        [sys.executable, "-m", "locust", "-f", __file__, "--headless",
+         "--host", url, "--users", str(clients), "--spawn-rate", str(clients), "--run-time", f"{seconds}s",
+         "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR", "--exit-code-on-error", "0"],
+        env={**os.environ, "LOAD_TOKEN": token}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    with open(f"{prefix}_stats.csv") as stats:
+        return {row["Name"]: row for row in csv.DictReader(stats)}
+
+
+class _StandIn(http.server.BaseHTTPRequestHandler):
+    """Answers 200 JSON to a request carrying the smoke token, 401 otherwise (a failure Locust counts)."""
+
+    def _answer(self):
+        if self.headers.get("Content-Length"):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        status = 200 if self.headers.get("Authorization") == "Token smoke" else 401
+        body = json.dumps({"results": []}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def _smoke() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            stats = locust_run(f"http://127.0.0.1:{server.server_address[1]}", "smoke", 2, 3, Path(workdir))
+    finally:
+        server.shutdown()
+    names = ["search hybrid", "search vector", "search keyword", "answer", "documents list"]
+    for name in names:
+        row = stats.get(name)
+        print(f"{name}: {row['Request Count'] if row else 0} requests, {row['Failure Count'] if row else '-'} failures")
+        if row is None or int(row["Request Count"]) == 0 or int(row["Failure Count"]):
+            raise SystemExit(f"the reader did not call {name!r} cleanly")
+    print("smoke: ok")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--smoke"]:
+    _smoke()

@@ -1,6 +1,7 @@
 """The peer side of bench/peer_compare.py: LangChain's PGVector store on a BEIR folder, as a user would set it up.
 
     .data/peer-venv/bin/python bench/benchpeer.py --corpus FILE.json --database-url URL
+    .venv/bin/python bench/benchpeer.py --smoke   # bench/peer_compare.py --smoke, which runs this file
 
 Runs in the peer's own virtual environment (bench/requirements-peer.txt), never the
 project's, and imports nothing of the project: RecursiveCharacterTextSplitter
@@ -18,7 +19,16 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+if __name__ == "__main__" and sys.argv[1:] == ["--smoke"]:
+    # Needs a database and the peer's environment, which bench/peer_compare.py provides: its smoke run
+    # drives this file, on a tiny corpus, in .data/peer-venv.
+    compare = Path(__file__).with_name("peer_compare.py")
+    sys.exit(subprocess.run([sys.executable, str(compare), "--smoke"]).returncode)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/benchsmoke.py
 
-A script is any ``bench/*.py`` but the ``bench*.py`` helpers, so a new benchmark is
-picked up without being listed. One that rejects ``--smoke``, exits non-zero, or
+A script is any ``bench/*.py`` but the three libraries of :data:`LIBRARIES`, so a new
+benchmark is picked up without being listed. One that rejects ``--smoke``, exits non-zero, or
 does not end by printing ``smoke: ok`` fails the run: a schema or API change that
 breaks a benchmark fails CI instead of the next person who measures. The scripts
 share embedded servers of their own (``RAG_DATA_DIR``, default ``.data/bench-smoke``);
@@ -20,8 +20,12 @@ BENCH = Path(__file__).resolve().parent
 DONE = "smoke: ok"
 
 
+# Imported by the scripts, never run: everything else here, the locustfile and the peer included, has --smoke.
+LIBRARIES = {"benchdata.py", "benchsetup.py", "benchsmoke.py"}
+
+
 def bench_scripts() -> list[Path]:
-    return sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("bench"))
+    return sorted(path for path in BENCH.glob("*.py") if path.name not in LIBRARIES)
 
 
 def smoke(script: Path, env: dict[str, str]) -> str | None:

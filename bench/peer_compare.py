@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/peer_compare.py --dataset ../shared/datasets/scifact [--documents N] [--workers 2,4]
         [--backends torch,openvino,onnx:int8]
-    .venv/bin/python bench/peer_compare.py --smoke   # seconds: a tiny corpus, no install, peer only if installed
+    .venv/bin/python bench/peer_compare.py --smoke   # seconds: a tiny corpus, the peer included (`make peer-venv`)
 
 The peer runs in its own virtual environment (``.data/peer-venv``, made on the first
 full run from bench/requirements-peer.txt; torch, sentence-transformers and the
@@ -260,9 +260,7 @@ def _project_rows(project: dict) -> dict[str, str]:
     return rows
 
 
-def _peer_rows(peer: dict | None) -> dict[str, str]:
-    if peer is None:
-        return {}
+def _peer_rows(peer: dict) -> dict[str, str]:
     rows = {
         "documents per second": f"{peer['documents'] / peer['seconds']:.1f}",
         "chunks per second": f"{peer['chunks'] / peer['seconds']:.1f}",
@@ -274,7 +272,7 @@ def _peer_rows(peer: dict | None) -> dict[str, str]:
     return rows
 
 
-def report(projects: dict[str, dict], peer: dict | None) -> None:
+def report(projects: dict[str, dict], peer: dict) -> None:
     """The table: the peer, then one column per backend; then each backend's documents/s over the peer's."""
     columns = {backend: _project_rows(project) for backend, project in projects.items()}
     theirs = _peer_rows(peer)
@@ -284,17 +282,15 @@ def report(projects: dict[str, dict], peer: dict | None) -> None:
             f"\nproject ({backend}): {project['documents']} documents, {project['chunks']} chunks, "
             f"model {project['model']!r}"
         )
-    if peer:
-        print(f"peer: {peer['documents']} documents, {peer['chunks']} chunks (1,000 characters, 200 overlap)")
+    print(f"peer: {peer['documents']} documents, {peer['chunks']} chunks (1,000 characters, 200 overlap)")
     header = " | ".join(f"this project, {backend}" for backend in columns)
     print(f"\n| | peer: LangChain PGVector | {header} |\n| --- | ---: |{' ---: |' * len(columns)}")
     for name in names:
         cells = " | ".join(rows.get(name, "") for rows in columns.values())
         print(f"| {name} | {theirs.get(name, '')} | {cells} |")
-    if peer:
-        peer_rate = peer["documents"] / peer["seconds"]
-        for backend, project in projects.items():
-            print(f"{backend}: {project['documents'] / project['seconds'] / peer_rate:.2f}x the peer's documents/s")
+    peer_rate = peer["documents"] / peer["seconds"]
+    for backend, project in projects.items():
+        print(f"{backend}: {project['documents'] / project['seconds'] / peer_rate:.2f}x the peer's documents/s")
 
 
 def main() -> None:
@@ -310,7 +306,11 @@ def main() -> None:
         "--backends", default="torch", help="comma-separated backend[:precision] list, e.g. torch,openvino,onnx:int8"
     )
     parser.add_argument("--smoke", action="store_true", help="seconds: a tiny generated corpus; installs nothing")
+    parser.add_argument("--install-peer", action="store_true", help="make the peer's environment, then exit")
     args = parser.parse_args()
+    if args.install_peer:
+        peer_install()
+        return
     load = os.getloadavg()
     print(
         f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
@@ -326,11 +326,9 @@ def main() -> None:
         python = PEER_VENV / "bin" / "python"
         if not args.smoke:
             python = peer_install()
-        peer = None
-        if python.exists():
-            peer = peer_run(python, data, ids, queries)
-        else:
-            print(f"peer side skipped: {PEER_VENV} is absent (a full run makes it)")
+        elif not python.exists():
+            sys.exit(f"{PEER_VENV} is absent: `make peer-venv` makes it (bench-smoke does)")
+        peer = peer_run(python, data, ids, queries)
         projects = {}
         for n, backend in enumerate(b.strip() for b in args.backends.split(",") if b.strip()):
             with override_settings(**_backend_environment(backend)), scratch_database():
