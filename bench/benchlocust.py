@@ -1,6 +1,7 @@
 """The Locust user of ``bench/load.py``: a reader calling search (each mode), answer and the documents list.
 
-Run by ``bench/load.py`` through :func:`locust_run` (``locust -f bench/benchlocust.py --headless ...``), with
+Run by ``bench/load.py`` (``locust -f bench/benchlocust.py --headless ...``; it cannot import this file, whose
+``locust`` import monkey-patches threads under Django), with
 ``LOAD_TOKEN`` the reader's API token. Each request is named after its endpoint, so Locust's statistics are per
 endpoint. ``--smoke`` (seconds): two clients for 3 s against a stand-in HTTP server in this process, which
 checks the token on every request; fails unless every endpoint was called without a failure.
@@ -62,7 +63,10 @@ class Reader(HttpUser):
 
 
 def locust_run(url: str, token: str, clients: int, seconds: int, workdir: Path) -> dict[str, dict]:
-    """Locust headless against ``url``: this file's reader, ``clients`` of them for ``seconds``; stats per name."""
+    """Locust headless against ``url``: this file's reader, ``clients`` of them for ``seconds``; stats per name.
+
+    The same command line as ``bench/load.py``'s ``_locust``: keep the two alike.
+    """
     prefix = workdir / f"c{clients}"
     subprocess.run(
         [sys.executable, "-m", "locust", "-f", __file__, "--headless",
