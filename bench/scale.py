@@ -1,14 +1,15 @@
 """Index versions at scale: what one small change costs beside a big source of 10k, 100k and 1M documents.
 
-    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--no-write] [--smoke]
+    .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--edits 7] [--no-write] [--smoke]
 
 On its own embedded servers (``RAG_DATA_DIR``, default ``.data/bench-scale``) and a
 scratch database: a big source grown step by step to each size (synthetic text with
 a Zipf word distribution, one chunk per document with a stored random vector, so no
 model time is spent; versions built through ``index_version_build_for_source``),
 plus a small real source (20 Markdown files) synced through the real pipeline and
-the real model. Per size it prints the small source's one-document edit sync and
-no-op sync times, the rows and bytes the edit's version added, activation, per-source
+the real model. Per size it prints the small source's one-document edit sync (the
+median of ``--edits`` syncs, each editing another page, and how much of it is SQL)
+and no-op sync times, the rows and bytes the edit's version added, activation, per-source
 revert, diff and retention times; then the targets. Appends the table to
 ``docs/benchmarks.md`` unless ``--no-write`` or ``--smoke``.
 """
@@ -36,6 +37,7 @@ from benchdata import (  # noqa: E402
     stored_chunks_add,
     zipf_texts,
 )
+from django.db import connection  # noqa: E402
 
 from index_versions.models import (  # noqa: E402
     Chunk,
@@ -112,17 +114,46 @@ def _activation_ms(one: IndexVersion, other: IndexVersion, rounds: int) -> float
     return _ms(statistics.median(times))
 
 
-def measure(*, big: Source, small: Source, size: int, rounds: int) -> dict:
+class _SqlTimer:
+    """Total time of the statements run inside it (Django's execute wrapper), per normalised statement."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:160]
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+
+def _edit_syncs(small: Source, *, size: int, edits: int) -> tuple[SyncJob, IndexVersion, list[float], _SqlTimer]:
+    """``edits`` one-document edit syncs, each editing another page; the last job, its base, times, SQL time."""
+    times, timer = [], _SqlTimer()
+    for n in range(edits):
+        before = index_version_active()
+        page = Path(small.config["path"], f"page-{2 + n % (SMALL_DOCUMENTS - 2)}.md")
+        page.write_text(page.read_text() + f"\n\nEdited at size {size}, round {n}.")
+        with connection.execute_wrapper(timer):
+            edit, seconds = _sync(small)
+        assert edit.status == SyncJob.Status.SUCCEEDED and edit.counts.get("updated") == 1, (edit.status, edit.counts)
+        times.append(seconds)
+    return edit, before, times, timer
+
+
+def measure(*, big: Source, small: Source, size: int, rounds: int, edits: int) -> dict:
     warm = Path(small.config["path"], "page-1.md")
     warm.write_text(warm.read_text() + f"\n\nWarm-up at size {size}.")
     _sync(small)  # untimed: the first sync after a bulk load pays for cold caches and fresh statistics
-    before = index_version_active()
-    page = Path(small.config["path"], "page-0.md")
-    page.write_text(page.read_text() + f"\n\nEdited at size {size}.")
-    edit, edit_seconds = _sync(small)
+    edit, before, edit_times, timer = _edit_syncs(small, size=size, edits=edits)
     version = edit.index_version
-    noop, noop_seconds = _sync(small)
-    assert noop.message == "no changes", noop.message
+    noop_times = []
+    for _ in range(max(1, edits // 2)):
+        noop, seconds = _sync(small)
+        assert noop.message == "no changes", noop.message
+        noop_times.append(seconds)
     rows = MembershipSpan.objects.filter(valid_from=version.pk).count()
     activation = _activation_ms(version, before, rounds)
     started = time.perf_counter()
@@ -136,10 +167,14 @@ def measure(*, big: Source, small: Source, size: int, rounds: int) -> dict:
     retained = index_versions_retain(keep=3)
     retention_seconds = time.perf_counter() - started
     assert version_revisions(reverted, source_id=small.pk) == version_revisions(before, source_id=small.pk)
+    slowest = sorted(timer.seconds.items(), key=lambda item: -item[1])[:5]
     return {
         "size": size,
-        "edit_s": round(edit_seconds, 3),
-        "noop_s": round(noop_seconds, 3),
+        "edit_s": round(statistics.median(edit_times), 3),
+        "edit_all_s": [round(t, 3) for t in edit_times],
+        "edit_sql_ms": _ms(sum(timer.seconds.values()) / edits),
+        "slowest_sql": [(_ms(seconds / edits), sql) for sql, seconds in slowest],
+        "noop_s": round(statistics.median(noop_times), 3),
         "rows": rows,
         "bytes": version.counts["bytes"],
         "activation_ms": activation,
@@ -160,12 +195,13 @@ def _staff():
 
 def render(rows: list[dict]) -> str:
     head = (
-        "| big source (documents) | one-document edit sync | no-op sync | rows added | bytes added "
-        "| activation | per-source revert | diff | retention |\n"
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| big source (documents) | one-document edit sync (median) | of which SQL | no-op sync | rows added "
+        "| bytes added | activation | per-source revert | diff | retention |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     )
     lines = [
-        f"| {r['size']:,} | {r['edit_s']:.2f} s | {r['noop_s']:.2f} s | {r['rows']} | {r['bytes']:,} "
+        f"| {r['size']:,} | {r['edit_s']:.3f} s | {r['edit_sql_ms']} ms | {r['noop_s']:.3f} s | {r['rows']} "
+        f"| {r['bytes']:,} "
         f"| {r['activation_ms']} ms | {r['revert_ms']} ms | {r['diff_ms']} ms ({r['diff_documents']} doc) "
         f"| {r['retention_ms']} ms ({r['retained_deleted']} versions) |"
         for r in rows
@@ -190,6 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--rounds", type=int, default=20, help="activation switches per size")
+    parser.add_argument("--edits", type=int, default=7, help="one-document edit syncs per size (the median is shown)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="sizes 200 and 600, nothing recorded")
     args = parser.parse_args()
@@ -210,8 +247,19 @@ def main() -> None:
             have = size
             statistics_settle()
             print(f"big source at {size:,} documents (built in {time.perf_counter() - grow_started:.0f} s)", flush=True)
-            rows.append(measure(big=big, small=small, size=size, rounds=4 if args.smoke else args.rounds))
+            rows.append(
+                measure(
+                    big=big,
+                    small=small,
+                    size=size,
+                    rounds=4 if args.smoke else args.rounds,
+                    edits=2 if args.smoke else args.edits,
+                )
+            )
             print(render(rows[-1:]).splitlines()[-1], flush=True)
+            print(f"  edit syncs (s): {rows[-1]['edit_all_s']}; slowest statements per edit:", flush=True)
+            for ms, sql in rows[-1]["slowest_sql"]:
+                print(f"    {ms} ms  {sql}", flush=True)
     table = render(rows)
     print(table)
     for line in verdict(rows):
@@ -223,8 +271,10 @@ def main() -> None:
         with open(ROOT / "docs" / "benchmarks.md", "a") as out:
             out.write(
                 f"\n## Index versions at scale (bench/scale.py)\n\nCommand: `.venv/bin/python bench/scale.py "
-                f"--sizes {args.sizes}` (run {started_at:%Y-%m-%d %H:%M} UTC; load average at the start "
-                f"{load[0]:.1f} on 2 cores).\n\n{table}\n" + "\n".join(f"- {line}" for line in verdict(rows)) + "\n"
+                f"--sizes {args.sizes} --edits {args.edits}` (run {started_at:%Y-%m-%d %H:%M} UTC; load average "
+                f"at the start {load[0]:.1f} on 2 cores).\n\n{table}\n"
+                + "\n".join(f"- {line}" for line in verdict(rows))
+                + "\n"
             )
 
 
