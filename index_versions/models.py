@@ -159,6 +159,7 @@ class Chunk(models.Model):
     embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
     # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the title and
     # section path (weight A) and the text (weight B), so no write path has to maintain it.
+    # Not indexed: searches find candidates through KeywordPosting and match them by primary key.
     search_vector = models.GeneratedField(
         expression=SearchVector("context", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),
@@ -171,7 +172,6 @@ class Chunk(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["revision", "pipeline", "ordinal"], name="chunk_unique_position"),
         ]
-        indexes = [GinIndex(fields=["search_vector"], name="chunk_search_vector_gin")]
 
     def __str__(self):
         return f"chunk {self.ordinal} of revision {self.revision_id}"

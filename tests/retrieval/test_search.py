@@ -411,21 +411,18 @@ def test_hybrid_is_one_statement_with_both_legs_under_the_acl(coded, grant, alic
         assert statements[0].count(table) > vector_only.count(table) > 0
 
 
-def test_the_full_text_column_is_generated_and_served_by_its_gin_index(coded):
-    """The keyword leg's ``@@`` on the generated column can use the index (shown with seqscan off)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
-        cursor.execute(
-            "EXPLAIN SELECT id FROM index_versions_chunk WHERE search_vector @@ websearch_to_tsquery('english', 'flux')"
-        )
-        explained = "\n".join(row[0] for row in cursor.fetchall())
+def test_the_full_text_column_is_generated_and_left_unindexed(coded):
+    """PostgreSQL computes ``search_vector`` from the section and the text; the keyword leg reads the
+    postings and matches candidates by primary key, so no GIN index is maintained on every write."""
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM index_versions_chunk WHERE search_vector @@ websearch_to_tsquery('english', %s)",
             ["error codes calibrated"],  # the section (heading) and a stemmed word of the text
         )
         assert cursor.fetchone()[0] == 1
-        transaction.set_rollback(True)
-    assert "chunk_search_vector_gin" in explained
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'index_versions_chunk'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert definitions and not [d for d in definitions if "search_vector" in d]
 
 
 @pytest.mark.parametrize(("mode", "queries"), [("keyword", 7), ("hybrid", 7), ("vector", 7)])
