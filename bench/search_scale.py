@@ -36,20 +36,21 @@ from benchdata import (  # noqa: E402
     fake_beir_dataset,
     scifact_mixture,
     scratch_database,
+    secondary_indexes_rebuilt_after,
     source_add,
     statistics_settle,
     stored_chunks_add,
-    vector_index_rebuilt_after,
     version_build,
 )
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from acl.services import document_access_lists_set, grant_create, group_create, group_member_add  # noqa: E402
-from index_versions.models import Chunk  # noqa: E402
+from index_versions.models import Chunk, Embedding, KeywordPosting, RevisionSignature  # noqa: E402
 from index_versions.services.pipelines import pipeline_current  # noqa: E402
 from index_versions.services.retention import index_versions_retain  # noqa: E402
 from retrieval.search import SearchMode, search  # noqa: E402
+from sources.models import Document, DocumentRevision  # noqa: E402
 
 K = 10
 # Shares of the corpus: three sources of 0.1%, 0.9% and 9%, one of 40%, one of 40% whose documents carry
@@ -73,7 +74,9 @@ def build(mixture, *, chunks: int):
     row_of: dict[int, int] = {}  # revision id -> row of mixture.vectors
     sources = {}
     at = 0
-    with vector_index_rebuilt_after(dimensions=pipeline.dimensions):
+    # A bulk load: the tables it fills lose their secondary indexes (HNSW, B-tree, GIN) and get them back rebuilt.
+    heavy = (Document, DocumentRevision, Embedding, Chunk, KeywordPosting, RevisionSignature)
+    with secondary_indexes_rebuilt_after(*heavy):
         for name, share in LAYOUT:
             count = max(1, round(share * chunks))
             source = sources[name] = source_add(name)
