@@ -15,8 +15,9 @@ from index_versions.services.purge import document_purge
 # row, the paused sources, the audit row, release.
 ACTIVATE_QUERIES = 10
 # The source's differences between the versions, the new version built from the active
-# one with that delta (spans, figures, duplicate groups, keyword statistics and postings), its activation.
-REVERT_QUERIES = 55
+# one with that delta (spans, figures, duplicate groups, keyword statistics and postings), its activation;
+# the duplicate-band probe runs inside its own savepoint with index-only planner options (four statements).
+REVERT_QUERIES = 59
 # The document and what holds it, the figures of each version holding it, the redaction
 # of quoted answers, the keyword statistics, the deletes (keyword postings and garbage candidates
 # included), the tombstone, the audit row.
