@@ -7,17 +7,16 @@ endpoint. ``--smoke`` (seconds): two clients for 3 s against a stand-in HTTP ser
 checks the token on every request; fails unless every endpoint was called without a failure.
 """
 
-import csv
 import http.server
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from benchlocustrun import locust_run
 from locust import HttpUser, constant, task
 
 QUERIES = itertools.cycle(
@@ -60,22 +59,6 @@ class Reader(HttpUser):
     @task
     def documents(self):
         self.client.get("/api/v1/documents?limit=50", name="documents list")
-
-
-def locust_run(url: str, token: str, clients: int, seconds: int, workdir: Path) -> dict[str, dict]:
-    """Locust headless against ``url``: this file's reader, ``clients`` of them for ``seconds``; stats per name.
-
-    The same command line as ``bench/load.py``'s ``_locust``: keep the two alike.
-    """
-    prefix = workdir / f"c{clients}"
-    subprocess.run(
-        [sys.executable, "-m", "locust", "-f", __file__, "--headless",
-         "--host", url, "--users", str(clients), "--spawn-rate", str(clients), "--run-time", f"{seconds}s",
-         "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR", "--exit-code-on-error", "0"],
-        env={**os.environ, "LOAD_TOKEN": token}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    with open(f"{prefix}_stats.csv") as stats:
-        return {row["Name"]: row for row in csv.DictReader(stats)}
 
 
 class _StandIn(http.server.BaseHTTPRequestHandler):

@@ -13,7 +13,6 @@ finished and how long it took. Targets (issue 15): 0 errors; p95 at 8 clients wi
 """
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+from benchlocustrun import locust_run
 from benchsetup import ROOT, django_setup
 
 django_setup(data_dir="bench-load")
@@ -109,18 +109,6 @@ def _wait(predicate, *, timeout: float, what: str, processes: list[subprocess.Po
     raise SystemExit(f"{what}: not within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def _locust(url: str, token: str, clients: int, seconds: int, workdir: Path) -> dict[str, dict]:
-    prefix = workdir / f"c{clients}"
-    subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("benchlocust.py")), "--headless",
-         "--host", url, "--users", str(clients), "--spawn-rate", str(clients), "--run-time", f"{seconds}s",
-         "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR", "--exit-code-on-error", "0"],
-        env={**os.environ, "LOAD_TOKEN": token}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    with open(f"{prefix}_stats.csv") as stats:
-        return {row["Name"]: row for row in csv.DictReader(stats)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,8,32")
@@ -174,7 +162,7 @@ def main() -> None:
             print(f"{'clients':>7} {'endpoint':<16} {'requests':>8} {'errors':>6} {'req/s':>7} "
                   f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")  # fmt: skip
             for clients in levels:
-                stats = _locust(url, token, clients, args.seconds, workdir)
+                stats = locust_run(url, token, clients, args.seconds, workdir)
                 job = SyncJob.objects.get(pk=job_id)
                 for name in (*ENDPOINTS, "Aggregated"):
                     row = stats.get(name)
