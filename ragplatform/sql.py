@@ -7,8 +7,11 @@ name bound to two different values is an error, never a silent override.
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from django.db import connection, transaction
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
 
@@ -86,3 +89,30 @@ def orm_fragment(queryset, *, prefix: str) -> Sql:
     """A queryset's compiled SELECT as a named fragment, to splice into hand-written SQL."""
     text, values = queryset.query.sql_with_params()
     return positional_fragment(text, values, prefix=prefix)
+
+
+# Nested loops over indexes only: for statements whose selectivity PostgreSQL overestimates.
+INDEX_PROBES_ONLY = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+
+
+def planner_options_set(cursor, options: Mapping[str, str]) -> None:
+    """``SET LOCAL`` each planner option (``enable_seqscan``, ``hnsw.ef_search``, ...) in one round trip."""
+    settings = [(f"name_{i}", f"value_{i}", name, value) for i, (name, value) in enumerate(options.items())]
+    cursor.execute(
+        "SELECT " + ", ".join(f"set_config(%({n})s, %({v})s, true)" for n, v, _, _ in settings),
+        {key: text for n, v, name, value in settings for key, text in ((n, name), (v, str(value)))},
+    )
+
+
+@contextmanager
+def read_only_planned(options: Mapping[str, str]) -> Iterator:
+    """A cursor inside a savepoint that is rolled back, with planner ``options`` for it alone.
+
+    For read-only statements whose plan PostgreSQL misjudges. Rolling back, not
+    releasing, discards the options even when a caller's transaction encloses this
+    one (a released savepoint would keep them until the caller commits).
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        planner_options_set(cursor, options)
+        yield cursor
+        transaction.set_rollback(True)

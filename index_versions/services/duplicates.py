@@ -13,13 +13,13 @@ canonical member of a group is the copy from an authoritative source
 """
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from index_versions.duplicate_detection import scheme, signature
 from index_versions.models import DuplicateSpan, IndexVersion, RevisionSignature
 from index_versions.selectors import version_rows
 from index_versions.services.spans import DUPLICATES, spans_apply
-from ragplatform.sql import Sql, compose
+from ragplatform.sql import INDEX_PROBES_ONLY, Sql, compose, read_only_planned
 from sources.models import DocumentRevision, Source
 
 _SIGNATURE = RevisionSignature._meta.db_table
@@ -69,19 +69,12 @@ def _probed(statement: Sql) -> list[tuple]:
 
     PostgreSQL cannot estimate how few signatures share a band (it guesses a few
     percent), so on a corpus of thousands it scans every signature and every row of
-    the version, a cost that grows with the corpus instead of with the change. The
-    options are ``SET LOCAL`` inside a savepoint that is rolled back, so they end here.
+    the version, a cost that grows with the corpus instead of with the change.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
-            "set_config('enable_mergejoin', 'off', true)"
-        )
-        statement = statement.checked()
+    statement = statement.checked()
+    with read_only_planned(INDEX_PROBES_ONLY) as cursor:
         cursor.execute(statement.text, statement.params)
-        rows = cursor.fetchall()
-        transaction.set_rollback(True)
-    return rows
+        return cursor.fetchall()
 
 
 def _held(version: IndexVersion, document_ids: set[int] | None) -> Sql:

@@ -10,12 +10,12 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.utils import timezone
 
 from index_versions import embedding
 from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active
+from ragplatform.sql import INDEX_PROBES_ONLY, planner_options_set, read_only_planned
 from retrieval import reranking
 from retrieval.search.statement import SearchStatement
 from retrieval.search.types import (
@@ -71,19 +71,13 @@ def hybrid_search(
     **keyword**: Okapi BM25 over the chunks' full-text column; **hybrid**: both
     fused by reciprocal rank (``sum(weight / (RRF_K + rank))``). Every leg holds
     the version's rows, the ACL and ``filters`` (:class:`SearchStatement`).
-    Planner options are ``SET LOCAL`` and rolled back with the savepoint.
+    Planner options hold for this statement alone (:func:`ragplatform.sql.read_only_planned`).
     """
     statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The planner cannot see through the ACL subqueries and guesses that most rows are
-        # visible; for the bounded count and the exact scan the right plan is nested loops
-        # over indexes, starting from the granted sources.
-        cursor.execute(
-            """
-            SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-                   set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)
-            """
-        )
+    # The planner cannot see through the ACL subqueries and guesses that most rows are
+    # visible; for the bounded count and the exact scan the right plan is nested loops
+    # over indexes, starting from the granted sources.
+    with read_only_planned({**INDEX_PROBES_ONLY, "jit": "off"}) as cursor:
         visible = visible_chunks(cursor, statement=statement)
         keyword_plan = None
         if mode != SearchMode.VECTOR:
@@ -96,16 +90,13 @@ def hybrid_search(
             if plan == SearchPlan.HNSW:
                 # Hash joins back on: the ACL's semi-join with the granted sources is one hash probe
                 # per candidate, where a nested loop would scan every grant.
-                cursor.execute(
-                    """
-                    SELECT set_config('enable_hashjoin', 'on', true),
-                           set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                           set_config('hnsw.ef_search', %(ef_search)s, true),
-                           set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s, true)
-                    """,
+                planner_options_set(
+                    cursor,
                     {
-                        "ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
-                        "max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
+                        "enable_hashjoin": "on",
+                        "hnsw.iterative_scan": "relaxed_order",
+                        "hnsw.ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
+                        "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
                     },
                 )
             statement.add_vector_leg(plan=plan, query_vector=query_vector)
@@ -114,9 +105,6 @@ def hybrid_search(
         sql = statement.sql()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
-        # Read-only, so roll back: that discards the options even when a caller's transaction
-        # encloses this one (a released savepoint would keep them until the caller commits).
-        transaction.set_rollback(True)
     return NearestChunks(hits=_collapsed(rows, k), plan=plan, keyword_plan=keyword_plan)
 
 
