@@ -57,6 +57,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from acl.services import document_access_list_set, grant_create, group_create, group_member_add  # noqa: E402
+from index_versions.embedding import query_threads_set  # noqa: E402
 from index_versions.models import Chunk, Embedding, IndexVersion  # noqa: E402
 from index_versions.selectors import version_rows  # noqa: E402
 from index_versions.services.retention import index_versions_retain  # noqa: E402
@@ -99,6 +100,7 @@ def main() -> None:
         "scratch copy of docs/benchmarks.md; fails if an exact-plan row misses a true neighbour",
     )
     args = parser.parse_args()
+    query_threads_set()  # as a web process embeds its queries (ragplatform/wsgi.py)
     if args.smoke:
         smoke(seed=args.seed)
         return

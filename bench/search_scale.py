@@ -46,6 +46,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from acl.services import document_access_lists_set, grant_create, group_create, group_member_add  # noqa: E402
+from index_versions.embedding import query_threads_set  # noqa: E402
 from index_versions.models import Chunk, Embedding, KeywordPosting, RevisionSignature  # noqa: E402
 from index_versions.services.pipelines import pipeline_current  # noqa: E402
 from index_versions.services.retention import index_versions_retain  # noqa: E402
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="2,000 chunks of a fake dataset, nothing recorded")
     args = parser.parse_args()
+    query_threads_set()  # as a web process embeds its queries (ragplatform/wsgi.py)
     started_at, load = datetime.now(UTC), os.getloadavg()
     tables = []
     with tempfile.TemporaryDirectory() as folder:

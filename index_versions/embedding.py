@@ -186,6 +186,16 @@ def token_windows(identity: str | None = None):
     return windows
 
 
+def query_threads_set() -> None:
+    """This process embeds queries only (a web worker): compute with ``EMBEDDING_QUERY_THREADS`` threads.
+
+    Call it before the model loads: the ONNX and OpenVINO sessions take their thread count then.
+    """
+    import torch
+
+    torch.set_num_threads(settings.EMBEDDING_QUERY_THREADS)
+
+
 def embed_query(text: str, *, model: str | None = None):
     return embed_texts([text], model=model)[0]
 
