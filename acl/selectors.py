@@ -100,21 +100,23 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> S
 
     A fragment to AND into a WHERE clause::
 
-        <source_column> IN (<sources granted to the user or their groups>)
+        <source_column> = ANY(ARRAY(<sources granted to the user or their groups>))
         AND NOT EXISTS (SELECT 1 FROM acl_documentaccesslist dal
                         WHERE dal.document_id = <document_column>
                           AND NOT dal.principals && <the user's names>)
 
     Both subqueries are uncorrelated with the candidate row except for the
     primary-key probe into the access lists, so PostgreSQL runs them once per query
-    (hashed subplan / init plan) and checks each row in constant time. Its
+    (init plans). The grant is an array test, not ``IN``: a semi-join the planner may
+    reorder, and it did, putting the grants first, which broke the keyword leg's
+    impact order and its early stop (2.5 s instead of 45 ms at 100,000 chunks). Its
     parameters are named ``acl_*``: spliced into several legs of one statement, they
     are bound once.
     """
     if not _may_read_anything(user):
         return Sql("FALSE")
     return compose(
-        f"""({source_column} IN ({{sources}})
+        f"""({source_column} = ANY(ARRAY({{sources}}))
         AND NOT EXISTS (
             SELECT 1 FROM {DocumentAccessList._meta.db_table} dal
             WHERE dal.document_id = {document_column} AND NOT (dal.principals && {{names}})
