@@ -224,9 +224,9 @@ EMBEDDING_PRECISION = os.environ.get("EMBEDDING_PRECISION", "")
 EMBEDDING_BATCH_SIZE = int(
     os.environ.get("EMBEDDING_BATCH_SIZE") or ("512" if EMBEDDING_DEVICE.startswith("cuda") else "8")
 )
-# Threads a web process embeds its queries with (ONNX and OpenVINO read it too). One short text gains
-# nothing from more, and on a shared CPU their spinning costs every other process: 20 ms with 1 thread
-# against 90-260 ms with 2 for one SciFact query, on a busy 2-core machine. Workers keep torch's default.
+# Threads a web process embeds its queries with (ONNX and OpenVINO read it too). On a shared CPU more
+# threads spin against every other process: one short query took 20 ms with 1 thread and 90-260 ms
+# with 2 on a busy 2-core machine (idle: 16 and 10.5 ms). Workers keep torch's default for batches.
 EMBEDDING_QUERY_THREADS = int(os.environ.get("EMBEDDING_QUERY_THREADS", "1"))
 # In the embedding model's tokens, title and section path included; 0 = the model's whole window.
 CHUNK_MAX_TOKENS = int(os.environ.get("CHUNK_MAX_TOKENS", "0"))

@@ -97,11 +97,11 @@ INDEX_PROBES_ONLY = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_
 
 def planner_options_set(cursor, options: Mapping[str, str]) -> None:
     """``SET LOCAL`` each planner option (``enable_seqscan``, ``hnsw.ef_search``, ...) in one round trip."""
-    settings = [(f"name_{i}", f"value_{i}", name, value) for i, (name, value) in enumerate(options.items())]
-    cursor.execute(
-        "SELECT " + ", ".join(f"set_config(%({n})s, %({v})s, true)" for n, v, _, _ in settings),
-        {key: text for n, v, name, value in settings for key, text in ((n, name), (v, str(value)))},
-    )
+    calls, params = [], {}
+    for i, (name, value) in enumerate(options.items()):
+        calls.append(f"set_config(%(name_{i})s, %(value_{i})s, true)")
+        params[f"name_{i}"], params[f"value_{i}"] = name, str(value)
+    cursor.execute("SELECT " + ", ".join(calls), params)
 
 
 @contextmanager
