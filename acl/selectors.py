@@ -100,7 +100,7 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> S
 
     A fragment to AND into a WHERE clause::
 
-        <source_column> = ANY(ARRAY(<sources granted to the user or their groups>))
+        <source_column> = ANY(ARRAY(<sources granted to the user or their groups>))  -- visible_sources_condition
         AND NOT EXISTS (SELECT 1 FROM acl_documentaccesslist dal
                         WHERE dal.document_id = <document_column>
                           AND NOT dal.principals && <the user's names>)
@@ -116,12 +116,12 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> S
     if not _may_read_anything(user):
         return Sql("FALSE")
     return compose(
-        f"""({source_column} = ANY(ARRAY({{sources}}))
+        f"""({{granted}}
         AND NOT EXISTS (
             SELECT 1 FROM {DocumentAccessList._meta.db_table} dal
             WHERE dal.document_id = {document_column} AND NOT (dal.principals && {{names}})
         ))""",
-        sources=orm_fragment(visible_source_ids(user=user), prefix="acl_source"),
+        granted=visible_sources_condition(user=user, source_column=source_column),
         names=_principal_names(user),
     )
 
