@@ -55,6 +55,35 @@ def test_exported_fp32_model_computes_the_torch_vectors(backend):
     assert (vectors * reference).sum(axis=1).min() > 0.9999
 
 
+def test_queries_against_torch_vectors_run_on_onnx_and_get_the_same_vector(settings):
+    query = "who approves expenses?"
+    assert embedding.query_identity(MODEL) == f"{MODEL} [onnx fp32]"
+    served = embedding.embed_query(query, model=MODEL)
+    assert np.array_equal(served, embedding.embed_texts([query], model=f"{MODEL} [onnx fp32]")[0])
+    reference = embedding.embed_texts([query], model=MODEL)[0]
+    assert np.abs(served - reference).max() < 1e-5
+    settings.EMBEDDING_QUERY_BACKEND = "same"
+    assert embedding.query_identity(MODEL) == MODEL
+    assert np.array_equal(embedding.embed_query(query, model=MODEL), reference)
+    settings.EMBEDDING_QUERY_BACKEND = "onnx"
+    assert embedding.query_identity(f"{MODEL} [onnx int8]") == f"{MODEL} [onnx int8]"  # its own backend already
+    settings.EMBEDDING_DEVICE = "cuda"
+    assert embedding.query_identity(MODEL) == MODEL  # a GPU runs the reference itself
+
+
+def test_a_query_export_that_fails_falls_back_to_the_reference_backend(tmp_path, monkeypatch):
+    (tmp_path / "models").write_text("not a folder: the ONNX export cannot be cached")
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path))
+    embedding._load.cache_clear()
+    try:
+        vector = embedding.embed_query("who approves expenses?", model=MODEL)
+        assert embedding.query_identity(MODEL) == MODEL
+        assert np.array_equal(vector, embedding.embed_texts(["who approves expenses?"], model=MODEL)[0])
+    finally:
+        embedding._query_export_failed.discard(MODEL)
+        embedding._load.cache_clear()
+
+
 def test_int8_model_is_close_to_fp32_and_ranks_the_same():
     reference = np.array(embedding.embed_texts(TEXTS))
     vectors = np.array(embedding.embed_texts(TEXTS, model=f"{MODEL} [onnx int8]"))
