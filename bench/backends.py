@@ -9,6 +9,11 @@ dataset's abstracts as "title, blank line, text", in batches of
 ``EMBEDDING_BATCH_SIZE``); the table gives chunks/s, the speed-up over torch fp32
 and the cosine of each vector with the reference one (mean and worst). Retrieval
 quality per backend is ``manage.py evaluate`` with ``EMBEDDING_BACKEND`` set.
+
+A second table embeds the dataset's queries one at a time with
+``EMBEDDING_QUERY_THREADS`` threads, as a web process does (p50 / p95 ms): what
+``EMBEDDING_QUERY_BACKEND=onnx`` buys a search, and the worst difference of each
+query vector from the reference one.
 """
 
 import argparse
@@ -22,6 +27,7 @@ from benchsetup import ROOT, django_setup
 django_setup(data_dir="bench-backends")
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from index_versions import embedding  # noqa: E402
@@ -38,6 +44,40 @@ def texts_read(dataset: Path, count: int) -> list[str]:
             if len(texts) >= count:
                 break
     return texts
+
+
+def queries_read(dataset: Path, count: int = 100) -> list[str]:
+    """Natural-language queries of 5-15 words, as the search benchmarks use."""
+    with open(dataset / "queries.jsonl", encoding="utf-8") as lines:
+        texts = [json.loads(line)["text"] for line in lines]
+    return [text for text in texts if 5 <= len(text.split()) <= 15][:count]
+
+
+def queries_embed(queries: list[str], pairs) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.EMBEDDING_QUERY_THREADS)
+    print(f"\n{len(queries)} queries, one at a time, {settings.EMBEDDING_QUERY_THREADS} thread(s):\n")
+    print("| backend | precision | p50 ms | p95 ms | largest difference from torch fp32 |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    reference = None
+    for backend, precision in pairs:
+        identity = embedding.ModelSpec(embedding.DEFAULT_MODEL_NAME, backend, precision).identity
+        embedding._load.cache_clear()  # the sessions take their thread count when they load
+        for query in queries[:5]:
+            embedding.embed_texts([query], model=identity)
+        vectors, latencies = [], []
+        for query in queries:
+            started = time.perf_counter()
+            vectors.append(embedding.embed_texts([query], model=identity)[0])
+            latencies.append((time.perf_counter() - started) * 1000)
+        vectors = np.array(vectors)
+        reference = vectors if reference is None else reference
+        print(
+            f"| {backend} | {precision} | {np.percentile(latencies, 50):.1f} | {np.percentile(latencies, 95):.1f} "
+            f"| {np.abs(vectors - reference).max():.1e} |",
+            flush=True,
+        )
+    torch.set_num_threads(threads)
 
 
 def main() -> None:
@@ -71,6 +111,7 @@ def main() -> None:
             f"{cosines.mean():.4f} / {cosines.min():.4f} |",
             flush=True,
         )
+    queries_embed(queries_read(args.dataset) if not args.smoke else texts, pairs)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.smoke:
         print("smoke: ok")
