@@ -9,10 +9,13 @@ compiles to the very same SQL, so the rule cannot drift between them.
 
 Nothing here is cached or versioned: grants, memberships and access lists are
 read inside the query itself, so a change applies to the next query, in every
-index version. Staff and superuser status grant nothing here.
+index version (only the SQL text, which names the user and nothing they hold, is
+compiled once per user). Staff and superuser status grant nothing here.
 """
 
+import functools
 import hmac
+from types import MappingProxyType
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -42,10 +45,14 @@ def principal_group_ids(*, user) -> QuerySet:
     """Ids of the groups ``user`` is in; every active user is in the everyone group (``ACL_EVERYONE_GROUP``)."""
     if not _may_read_anything(user):
         return Group.objects.none().values("pk")
-    memberships = get_user_model().groups.through.objects.filter(user_id=user.pk).values("group_id")
+    return _group_ids_of(user.pk, settings.ACL_EVERYONE_GROUP)
+
+
+def _group_ids_of(user_pk: int, everyone_group: str) -> QuerySet:
+    memberships = get_user_model().groups.through.objects.filter(user_id=user_pk).values("group_id")
     in_group = Q(pk__in=memberships)
-    if settings.ACL_EVERYONE_GROUP:
-        in_group |= Q(name=settings.ACL_EVERYONE_GROUP)
+    if everyone_group:
+        in_group |= Q(name=everyone_group)
     return Group.objects.filter(in_group).values("pk")
 
 
@@ -56,9 +63,26 @@ def visible_source_ids(*, user) -> QuerySet:
     """
     if not _may_read_anything(user):
         return SourceGrant.objects.none().values("source_id")
-    return SourceGrant.objects.filter(Q(user_id=user.pk) | Q(group_id__in=principal_group_ids(user=user))).values(
-        "source_id"
-    )
+    return _source_ids_of(user.pk, settings.ACL_EVERYONE_GROUP)
+
+
+def _source_ids_of(user_pk: int, everyone_group: str) -> QuerySet:
+    groups = _group_ids_of(user_pk, everyone_group)
+    return SourceGrant.objects.filter(Q(user_id=user_pk) | Q(group_id__in=groups)).values("source_id")
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_for(kind: str, user_pk: int, everyone_group: str) -> Sql:
+    """The SQL of a per-user subquery, compiled once per user: the ORM takes milliseconds a search.
+
+    Keyed by everything the text depends on (the user's id and the everyone group's
+    name); what the user holds is read when the statement runs, never here.
+    """
+    if kind == "sources":
+        fragment = orm_fragment(_source_ids_of(user_pk, everyone_group), prefix="acl_source")
+    else:
+        fragment = _principal_names_sql(user_pk, everyone_group)
+    return Sql(fragment.text, MappingProxyType(dict(fragment.params)))
 
 
 def _principal_names(user) -> Sql:
@@ -72,9 +96,13 @@ def _principal_names(user) -> Sql:
     for the group eng. An empty email yields ``''`` and ``'user:'``, which no stored
     principal equals.
     """
+    return _compiled_for("names", user.pk, settings.ACL_EVERYONE_GROUP)
+
+
+def _principal_names_sql(user_pk: int, everyone_group: str) -> Sql:
     User = get_user_model()
     users, groups_table = User._meta.db_table, Group._meta.db_table
-    groups = orm_fragment(principal_group_ids(user=user), prefix="acl_group")
+    groups = orm_fragment(_group_ids_of(user_pk, everyone_group), prefix="acl_group")
     return compose(
         f"""ARRAY(
             SELECT bare.name FROM (
@@ -90,7 +118,7 @@ def _principal_names(user) -> Sql:
             UNION ALL
             SELECT 'group:' || g.name FROM {groups_table} g WHERE g.id IN ({{groups}})
         )::varchar[]""",
-        {"acl_user": user.pk},
+        {"acl_user": user_pk},
         groups=groups,
     )
 
@@ -138,7 +166,7 @@ def visible_sources_condition(*, user, source_column: str) -> Sql:
         return Sql("FALSE")
     return compose(
         f"{source_column} = ANY(ARRAY({{sources}}))",
-        sources=orm_fragment(visible_source_ids(user=user), prefix="acl_source"),
+        sources=_compiled_for("sources", user.pk, settings.ACL_EVERYONE_GROUP),
     )
 
 

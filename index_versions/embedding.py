@@ -16,6 +16,8 @@ import hashlib
 import logging
 import os
 import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -232,6 +234,40 @@ def embed_query(text: str, *, model: str | None = None):
         logger.warning("ONNX query embedding failed for %s; embedding queries with torch", identity, exc_info=True)
         _query_export_failed.add(identity)
         return embed_texts([text], model=identity)[0]
+
+
+_query_pool: ThreadPoolExecutor | None = None
+_query_pool_lock = threading.Lock()
+
+
+def embed_query_started(text: str, *, model: str | None = None) -> Future:
+    """:func:`embed_query` on a background thread, so the caller can prepare its SQL meanwhile.
+
+    ONNX Runtime and torch release the GIL while they compute, so a search's ACL and
+    statement composition, its version lookup and its plan probe (about as long as the
+    embedding itself) overlap the embedding instead of waiting for it.
+    """
+    global _query_pool
+    with _query_pool_lock:
+        if _query_pool is None:
+            threads = _torch_threads()
+            _query_pool = ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix="embed-query", initializer=_torch_threads_set, initargs=(threads,)
+            )
+    return _query_pool.submit(embed_query, text, model=model)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _torch_threads_set(threads: int) -> None:
+    # OpenMP keeps a thread count per thread: a new thread would otherwise use every core.
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def text_hash(text: str) -> str:

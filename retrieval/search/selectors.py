@@ -7,6 +7,7 @@ How the plans are chosen and why: ``docs/search.md``.
 import dataclasses
 import functools
 import time
+from concurrent.futures import Future
 from datetime import datetime
 
 from django.conf import settings
@@ -67,7 +68,8 @@ def hybrid_search(
 ) -> NearestChunks:
     """The k best chunks of ``version`` for ``query`` that ``user`` may read, by ``mode``.
 
-    **vector**: cosine similarity to ``query_vector`` (score = 1 - distance);
+    **vector**: cosine similarity to ``query_vector`` (score = 1 - distance; a ``Future`` of
+    it is awaited only once the plan is chosen);
     **keyword**: Okapi BM25 over the chunks' full-text column; **hybrid**: both
     fused by reciprocal rank (``sum(weight / (RRF_K + rank))``). Every leg holds
     the version's rows, the ACL and ``filters`` (:class:`SearchStatement`).
@@ -85,6 +87,7 @@ def hybrid_search(
         if mode != SearchMode.VECTOR:
             few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
             keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
+            statement.add_keyword_leg(query=query, plan=keyword_plan)  # before the vector leg waits for its vector
         if mode == SearchMode.KEYWORD:
             plan = SearchPlan.KEYWORD
         else:
@@ -98,9 +101,9 @@ def hybrid_search(
                         "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
                     },
                 )
-            statement.add_vector_leg(plan=plan, query_vector=query_vector)
-        if keyword_plan is not None:
-            statement.add_keyword_leg(query=query, plan=keyword_plan)
+            statement.add_vector_leg(
+                plan=plan, query_vector=query_vector.result() if isinstance(query_vector, Future) else query_vector
+            )
         sql = statement.sql()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
@@ -171,7 +174,8 @@ def search(
     if mode == SearchMode.KEYWORD:
         query_vector = None
     elif query_vector is None:
-        query_vector = embedding.embed_query(query, model=version.pipeline.embedding_model)
+        # Embedded while hybrid_search composes the statement and probes the plan; it waits only when it needs it.
+        query_vector = embedding.embed_query_started(query, model=version.pipeline.embedding_model)
     reorders = rerank or bool(recency_half_life_days)
     found = hybrid_search(
         user=user, version=version, query=query, query_vector=query_vector,
