@@ -87,7 +87,12 @@ def hybrid_search(
         if mode != SearchMode.VECTOR:
             few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
             keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
-            statement.add_keyword_leg(query=query, plan=keyword_plan)  # before the vector leg waits for its vector
+            statement.add_keyword_leg(query=query, plan=keyword_plan)
+        if mode == SearchMode.HYBRID:
+            # The keyword leg runs on its own while the query is still being embedded (docs/search.md).
+            keyword = statement.keyword_sql()
+            cursor.execute(keyword.text, keyword.params)
+            statement.keyword_rows_use(cursor.fetchall())
         if mode == SearchMode.KEYWORD:
             plan = SearchPlan.KEYWORD
         else:

@@ -17,7 +17,7 @@ from django.conf import settings
 from acl.selectors import visibility_condition, visible_sources_condition
 from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting, SourceStatSpan, TermStatSpan
 from index_versions.selectors import version_duplicates, version_rows
-from ragplatform.sql import Sql, compose, join
+from ragplatform.sql import Sql, compose, join, merged_params
 from retrieval.search.types import NO_FILTERS, SearchFilters, SearchMode, SearchPlan
 from sources.models import DocumentRevision
 
@@ -147,7 +147,8 @@ class SearchStatement:
         visible chunks among each query lexeme's best postings (``keyword_bounded``);
         either way they are scored exactly, from their postings.
         """
-        self.params.update(query=query, k1=settings.BM25_K1, b=settings.BM25_B)
+        # Its own parameters travel with the leg: a hybrid search runs it as a statement of its own.
+        own = {"query": query, "k1": settings.BM25_K1, "b": settings.BM25_B}
         readable = visible_sources_condition(user=self.user, source_column="st.source_id")
         statistics = compose(
             f"""
@@ -168,7 +169,7 @@ class SearchStatement:
             )""",
             readable=readable,
         )
-        self.params["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
+        own["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
         if plan == SearchPlan.KEYWORD_EXACT:
             # Every visible chunk holding a query lexeme, with its whole (exact) score.
             # The visible chunks first (from the granted sources, as the exact vector scan), then their postings.
@@ -198,7 +199,7 @@ class SearchStatement:
             # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible ones
             # (the source grant checked from the index, the whole ACL on what passes it); a chunk's partial
             # score sums the lexemes it was found under, and only the best partial scores are rescored.
-            self.params["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
+            own["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
             candidates = compose(
                 f"""
                 SELECT best.chunk_id, best.revision_id, sum(best.contribution) AS partial
@@ -252,9 +253,45 @@ class SearchStatement:
                 ORDER BY rank DESC, m.chunk_id
                 LIMIT %(depth)s
             )""",
+            own,
             statistics=statistics,
             candidates=candidates,
             matches=matches,
+        )
+
+    def keyword_sql(self) -> Sql:
+        """The keyword leg as a statement of its own: its rows, best first.
+
+        A hybrid search runs it while the query is still being embedded, then hands the
+        rows to :meth:`keyword_rows_use` for the statement that fuses them.
+        """
+        leg = self.legs["keyword"]
+        text = f"WITH {leg.text} SELECT chunk_id, document_id, source_id, revision_id, rank FROM kw"
+        shared = {name: value for name, value in self.params.items() if name in Sql(text).placeholders()}
+        return Sql(text, merged_params([leg, Sql("", shared)])).checked()
+
+    def keyword_rows_use(self, rows) -> None:
+        """The fused statement reads the keyword leg's rows from :meth:`keyword_sql`, checked again.
+
+        Each row is joined to the version's rows and passes the visibility condition in
+        this statement too, so a grant revoked between the two statements applies.
+        """
+        self.params.update(
+            kw_chunk=[row[0] for row in rows],
+            kw_revision=[row[3] for row in rows],
+            kw_rank=[float(row[4]) for row in rows],
+        )
+        self.legs["keyword_rows"] = compose(
+            """
+            kw AS MATERIALIZED (
+                SELECT k.chunk_id, vd.document_id, vd.source_id, k.revision_id, k.rank
+                FROM unnest(%(kw_chunk)s::bigint[], %(kw_revision)s::bigint[], %(kw_rank)s::float8[])
+                     AS k(chunk_id, revision_id, rank)
+                JOIN ({rows}) vd ON vd.revision_id = k.revision_id
+                WHERE {restriction}
+            )""",
+            rows=self.rows,
+            restriction=self.restriction,
         )
 
     def _nearest(self) -> str:
@@ -327,7 +364,8 @@ class SearchStatement:
 
     def sql(self) -> Sql:
         """The whole statement, every placeholder bound exactly once."""
-        ctes = [self.legs[name] for name in ("vector", "keyword") if name in self.legs]
+        keyword = "keyword_rows" if "keyword_rows" in self.legs else "keyword"
+        ctes = [self.legs[name] for name in ("vector", keyword) if name in self.legs]
         nearest = Sql(self._nearest(), self.params)
         statement = compose(
             "WITH {ctes}, {nearest} {rows}", ctes=join(",", ctes), nearest=nearest, rows=self._with_text()

@@ -49,10 +49,10 @@ def test_unknown_generator_is_a_400(api, alice, db):
 
 
 def test_answer_runs_a_fixed_number_of_sql_queries(api, alice, grant, synced, django_assert_num_queries):
-    """Token; active version; the search's 6 (savepoint .. release); the version's pipeline; the audit INSERT."""
+    """Token; active version; the search's 7 (savepoint .. release); the version's pipeline; the audit INSERT."""
     wiki, _ = synced
     grant(wiki, user=alice)
     client = api(alice)
     answer(client, "warm up")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         answer(client, "how are deploys rolled out?", k=3)

@@ -8,9 +8,10 @@ HIT_FIELDS = {
 }
 
 # Token lookup, active version, then inside the search's transaction: SAVEPOINT, the
-# planner options, the bounded count of visible documents, the vector query (exact plan
-# on this small corpus), ROLLBACK TO and RELEASE SAVEPOINT; then the audit INSERT.
-SEARCH_QUERIES = 9
+# planner options, the bounded count of visible documents, the keyword leg's query and the
+# fused query (hybrid, the default; exact plan on this small corpus), ROLLBACK TO and
+# RELEASE SAVEPOINT; then the audit INSERT.
+SEARCH_QUERIES = 10
 
 
 @pytest.fixture

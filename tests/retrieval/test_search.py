@@ -123,9 +123,10 @@ def test_options_do_not_outlive_the_search_even_inside_a_callers_transaction(two
         assert cursor.fetchone()[0] in (None, "", "off")
 
 
-@pytest.mark.parametrize(("plan", "queries"), [(SearchPlan.EXACT, 7), (SearchPlan.HNSW, 8)], indirect=["plan"])
+@pytest.mark.parametrize(("plan", "queries"), [(SearchPlan.EXACT, 8), (SearchPlan.HNSW, 9)], indirect=["plan"])
 def test_search_query_count_is_fixed(two_sources, grant, make_user, django_assert_num_queries, plan, queries):
-    """Active version; savepoint; planner options; bounded count; [HNSW options]; search; rollback; release."""
+    """Active version; savepoint; planner options; bounded count; keyword leg; [HNSW options]; fused search;
+    rollback; release."""
     _, wiki = two_sources
     member = make_user("member", groups=["a", "b", "c"])
     grant(wiki, user=member)
@@ -395,20 +396,23 @@ def test_hybrid_ranks_a_chunk_found_by_both_legs_first(coded, grant, alice):
     assert hybrid[0].score == pytest.approx(2 / 61)
 
 
-def test_hybrid_is_one_statement_with_both_legs_under_the_acl(coded, grant, alice):
+def test_hybrid_runs_the_keyword_leg_then_one_fused_statement_both_under_the_acl(coded, grant, alice):
     grant(coded, user=alice)
     with CaptureQueriesContext(connection) as queries:
         search(user=alice, query="flux capacitor", k=5, mode="hybrid")
     statements = [q["sql"] for q in queries.captured_queries if "<=>" in q["sql"] or "@@" in q["sql"]]
-    assert len(statements) == 1
-    assert "<=>" in statements[0] and "websearch_to_tsquery" in statements[0]
+    assert len(statements) == 2
+    keyword, fused = statements
+    assert "websearch_to_tsquery" in keyword and "<=>" not in keyword  # runs while the query is embedded
+    assert "<=>" in fused and "websearch_to_tsquery" not in fused and "unnest(" in fused
     with CaptureQueriesContext(connection) as queries:
         search(user=alice, query="flux capacitor", k=5, mode="vector")
     vector_only = next(q["sql"] for q in queries.captured_queries if "<=>" in q["sql"])
-    # The keyword leg adds its own ACL-filtered matches (and grant-filtered statistics); which part holds
-    # which condition is checked on the SQL text in tests/retrieval/test_search_statement.py.
+    # The keyword leg holds its own ACL-filtered matches (and grant-filtered statistics), and the fused
+    # statement checks its rows again; which part holds which condition: tests/retrieval/test_search_statement.py.
     for table in ("acl_sourcegrant", "acl_documentaccesslist"):
-        assert statements[0].count(table) > vector_only.count(table) > 0
+        assert keyword.count(table) > 0
+        assert fused.count(table) > vector_only.count(table) > 0
 
 
 def test_the_full_text_column_is_generated_and_left_unindexed(coded):
@@ -425,9 +429,9 @@ def test_the_full_text_column_is_generated_and_left_unindexed(coded):
     assert definitions and not [d for d in definitions if "search_vector" in d]
 
 
-@pytest.mark.parametrize(("mode", "queries"), [("keyword", 7), ("hybrid", 7), ("vector", 7)])
+@pytest.mark.parametrize(("mode", "queries"), [("keyword", 7), ("hybrid", 8), ("vector", 7)])
 def test_query_count_per_mode_is_fixed(coded, grant, make_user, django_assert_num_queries, mode, queries, settings):
-    """Active version; savepoint; options; [bounded count]; search; rollback; release."""
+    """Active version; savepoint; options; bounded count; [hybrid: the keyword leg]; search; rollback; release."""
     settings.SEARCH_EXACT_MAX_CHUNKS = 10**9
     member = make_user("member", groups=["a", "b"])
     grant(coded, group="a")
@@ -591,8 +595,10 @@ def test_hits_carry_their_revisions_metadata(tickets, alice):
 def test_metadata_filter_is_a_probe_on_the_revision_inside_the_search_sql(tickets, alice):
     with CaptureQueriesContext(connection) as queries:
         search(user=alice, query="VPN drops", k=3, filters=SearchFilters(metadata=(("status", ("open",)),)))
-    count, statement = [q["sql"] for q in queries.captured_queries if "r.metadata @> ANY" in q["sql"]]
+    count, keyword, fused = [q["sql"] for q in queries.captured_queries if "r.metadata @> ANY" in q["sql"]]
     assert "count(*)" in count  # the plan's bounded count of visible documents holds the filter too
-    # In every part that reads rows, next to the ACL condition: the vector leg, the keyword candidates and matches.
-    assert statement.count("r.metadata @> ANY") == 3
-    assert "r.id = vd.revision_id" in statement
+    # In every part that reads rows, next to the ACL condition: the keyword candidates and matches, then
+    # the vector leg and the keyword rows checked again in the fused statement.
+    assert keyword.count("r.metadata @> ANY") == 2
+    assert fused.count("r.metadata @> ANY") == 2
+    assert "r.id = vd.revision_id" in fused

@@ -36,6 +36,9 @@ def _statement(
         statement.add_vector_leg(plan=plan, query_vector=VECTOR)
     if mode != SearchMode.VECTOR:
         statement.add_keyword_leg(query="parental leave", plan=keyword_plan)
+    if mode == SearchMode.HYBRID:  # as hybrid_search does: the keyword leg's rows, from its own statement
+        statement.keyword_sql()
+        statement.keyword_rows_use([(11, 3, 4, 12, 2.5), (13, 5, 4, 14, 1.5)])
     return statement
 
 
@@ -61,6 +64,7 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
     expected = {"plan_probe", "also_in"}
     expected |= {"vector"} if mode != SearchMode.KEYWORD else set()
     expected |= {"keyword", "keyword_statistics", "keyword_candidates"} if mode != SearchMode.VECTOR else set()
+    expected |= {"keyword_rows"} if mode == SearchMode.HYBRID else set()
     assert set(statement.legs) == expected
     rows = version_rows(statement.version).text
     membership = MembershipSpan._meta.db_table
@@ -80,7 +84,7 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
 def test_filters_only_ever_narrow_the_acl(mode, plan, keyword_plan):
     statement = _statement(mode, plan, FILTERS, keyword_plan)
     narrowing = statement.filters.sql().text
-    for name in ("vector", "keyword", "keyword_candidates"):
+    for name in ("vector", "keyword", "keyword_candidates", "keyword_rows"):
         if name in statement.legs:
             leg = statement.legs[name].text
             # ANDed straight after the visibility condition, never ORed with it.
@@ -92,9 +96,22 @@ def test_filters_only_ever_narrow_the_acl(mode, plan, keyword_plan):
 @pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
 @pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
 def test_every_placeholder_has_exactly_one_value(mode, plan, filters, keyword_plan):
-    sql = _statement(mode, plan, filters, keyword_plan).sql()
-    assert sql.placeholders() == set(sql.params)
-    assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
+    statement = _statement(mode, plan, filters, keyword_plan)
+    statements = [statement.sql()] + ([statement.keyword_sql()] if mode != SearchMode.VECTOR else [])
+    for sql in statements:
+        assert sql.placeholders() == set(sql.params)
+        assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
+
+
+def test_a_hybrid_statement_reads_the_keyword_rows_it_was_given_and_not_the_keyword_leg():
+    statement = _statement(SearchMode.HYBRID, SearchPlan.HNSW)
+    sql = statement.sql()
+    assert statement.legs["keyword_rows"].text in sql.text
+    assert "websearch_to_tsquery" not in sql.text and "query" not in sql.params
+    assert sql.params["kw_chunk"] == [11, 13] and sql.params["kw_rank"] == [2.5, 1.5]
+    keyword = statement.keyword_sql()
+    assert "websearch_to_tsquery" in keyword.text and keyword.params["query"] == "parental leave"
+    assert "vector" not in keyword.params
 
 
 def test_statistics_are_summed_over_readable_sources_only_without_filters():
