@@ -1,5 +1,6 @@
 """Search: the active version's chunks nearest to a query (vector), matching it (keyword),
-or both fused (hybrid), under the caller's ACL, in one SQL statement (:mod:`retrieval.search.statement`).
+or both fused (hybrid), under the caller's ACL, in SQL (:mod:`retrieval.search.statement`): one statement,
+or for hybrid the keyword leg's, run while the query is embedded, and then the fused one.
 
 How the plans are chosen and why: ``docs/search.md``.
 """
