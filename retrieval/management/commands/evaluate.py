@@ -35,9 +35,18 @@ class Command(BaseCommand):
             help="chunk size of the evaluation pipeline, in model tokens (default: CHUNK_MAX_TOKENS, 0 = model window)",
         )
         parser.add_argument("--overlap-tokens", type=int, default=None, help="default: CHUNK_OVERLAP_TOKENS")
+        parser.add_argument(
+            "--k",
+            type=int,
+            default=100,
+            help="chunks each search asks for (default 100, which recall@100 needs); 10 scores what an API "
+            "caller asking k=10 gets, whose hybrid legs are HYBRID_CANDIDATES deep",
+        )
 
-    def handle(self, *args, dataset, modes, limit_queries, max_tokens, overlap_tokens, **options):
+    def handle(self, *args, dataset, modes, limit_queries, max_tokens, overlap_tokens, k=100, **options):
         path = Path(dataset)
+        if not 1 <= k <= settings.SEARCH_MAX_K:
+            raise CommandError(f"--k must be between 1 and SEARCH_MAX_K ({settings.SEARCH_MAX_K})")
         if not (path / "corpus.jsonl").is_file() or not (path / "queries.jsonl").is_file():
             raise CommandError(f"{path} is not a BEIR dataset: corpus.jsonl and queries.jsonl are needed")
         modes = [mode.strip() for mode in (modes or ",".join(beir.default_modes())).split(",") if mode.strip()]
@@ -60,12 +69,15 @@ class Command(BaseCommand):
         for mode in modes:
             totals = dict.fromkeys(METRICS, 0.0)
             for query_id in tqdm(query_ids, desc=f"search {mode}", unit="query"):
-                ranked = beir.ranked_documents(user=user, version=version, query=data.queries[query_id], mode=mode)
+                ranked = beir.ranked_documents(
+                    user=user, version=version, query=data.queries[query_id], mode=mode, depth=k
+                )
                 for name, value in metrics.scores(ranked, data.qrels[query_id]).items():
                     totals[name] += value
             table[mode] = {name: total / max(len(query_ids), 1) for name, total in totals.items()}
         self.stdout.write(
-            f"\n{data.name}: {len(data.corpus)} documents, {len(query_ids)} queries, index version {version.pk}\n"
+            f"\n{data.name}: {len(data.corpus)} documents, {len(query_ids)} queries, index version {version.pk}, "
+            f"k={k}\n"
         )
         self.stdout.write("| mode | " + " | ".join(METRICS) + " |")
         self.stdout.write("| --- |" + " ---: |" * len(METRICS))

@@ -55,6 +55,23 @@ def test_evaluate_prints_every_metric_per_mode_and_leaves_the_active_version_alo
     assert built.state == IndexVersion.State.READY and built.counts["documents"] == 5  # the wiki's one, too
 
 
+def test_evaluate_asks_each_search_for_k_chunks(beir, db):
+    # q1 has two relevant documents: one chunk per search can find only one of them.
+    (beir / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td4\t1\nq2\td3\t1\n")
+
+    def recall_at_10(k: int) -> str:
+        out = io.StringIO()
+        call_command("evaluate", dataset=str(beir), modes="vector", k=k, stdout=out, stderr=io.StringIO())
+        assert f"k={k}" in out.getvalue()
+        row = next(line for line in out.getvalue().splitlines() if line.startswith("| vector"))
+        return row.split("|")[3].strip()
+
+    assert recall_at_10(100) == "1.000"
+    assert recall_at_10(1) == "0.750"
+    with pytest.raises(CommandError, match="--k"):
+        call_command("evaluate", dataset=str(beir), k=0)
+
+
 def test_the_evaluation_user_sees_only_the_evaluation_source(beir, folder_source, sync_now):
     sync_now(folder_source("wiki", {"a.md": "# A\n\nParental leave rules of another source."}))
     dataset = beir_runner.dataset_read(beir)
