@@ -245,10 +245,13 @@ class SearchStatement:
                 SELECT m.chunk_id, m.document_id, m.source_id, m.revision_id, coalesce(s.rank, 0) AS rank
                 FROM matched m
                 CROSS JOIN corpus a
-                CROSS JOIN LATERAL (
+                CROSS JOIN LATERAL (  -- one primary-key descent per candidate reads all its query lexemes
                     SELECT sum({_CONTRIBUTION}) AS rank
-                    FROM terms t
-                    JOIN {_POSTING} p ON p.chunk_id = m.chunk_id AND p.lexeme = t.lexeme
+                    FROM (
+                        SELECT p.lexeme, p.frequency, p.length FROM {_POSTING} p
+                        WHERE p.chunk_id = m.chunk_id AND p.lexeme = ANY(ARRAY(SELECT lexeme FROM terms)) OFFSET 0
+                    ) p
+                    JOIN terms t ON t.lexeme = p.lexeme
                 ) s
                 ORDER BY rank DESC, m.chunk_id
                 LIMIT %(depth)s
