@@ -29,11 +29,18 @@ def _served_model() -> str:
     return active.pipeline.embedding_model if active is not None else embedding.model_name()
 
 
-def models_warm_up() -> dict[str, str]:
-    """Load the embedding model (and the reranker, when configured) and run one pass through each."""
+def models_warm_up(*, documents: bool = False) -> dict[str, str]:
+    """Load the embedding model (and the reranker, when configured) and run one pass through each.
+
+    Queries may run on another backend than the documents' vectors (``embedding.query_identity``);
+    ``documents`` (worker processes, which embed synced text) loads the vectors' own model too.
+    """
     started = time.perf_counter()
     try:
-        embedding.embed_query("warm-up", model=_served_model())
+        served = _served_model()
+        embedding.embed_query("warm-up", model=served)
+        if documents:
+            embedding.embed_texts(["warm-up"], model=served)
         _state["embedding"] = "ready"
     except Exception as exc:
         logger.exception("embedding model failed to load")
@@ -60,7 +67,7 @@ def models_ready() -> bool:
 @worker_process_init.connect
 def _warm_pool_process(**_):
     if settings.MODELS_WARM_UP:
-        models_warm_up()
+        models_warm_up(documents=True)
 
 
 @worker_init.connect
@@ -68,4 +75,4 @@ def _warm_solo_worker(sender=None, **_):
     # A solo or threads pool runs tasks in this very process; a prefork pool's children warm up themselves.
     pool = getattr(getattr(sender, "pool_cls", None), "__module__", "") or str(getattr(sender, "pool_cls", ""))
     if settings.MODELS_WARM_UP and ("solo" in pool or "thread" in pool):
-        models_warm_up()
+        models_warm_up(documents=True)

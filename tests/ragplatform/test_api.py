@@ -160,6 +160,22 @@ def test_health_is_degraded_until_this_process_has_loaded_its_models(api, db, mo
     assert api().get("/api/v1/health/reads").status_code == 200
 
 
+def test_a_worker_warms_the_model_its_documents_are_embedded_with_and_a_web_process_the_query_one(db):
+    from index_versions import embedding
+    from ragplatform import warmup
+
+    assert embedding.query_identity(embedding.model_name()) != embedding.model_name()  # ONNX for queries
+    embedding._load.cache_clear()
+    try:
+        warmup.models_warm_up()
+        assert embedding._load.cache_info().currsize == 1  # the query model only
+        warmup.models_warm_up(documents=True)
+        assert embedding._load.cache_info().currsize == 2  # and the documents' own
+        assert warmup.models_state()["embedding"] == "ready"
+    finally:
+        embedding._load.cache_clear()
+
+
 def test_health_reports_the_active_index_version(api, folder_source, sync_now, warm):
     job = sync_now(folder_source("wiki", {"a.md": "# A\n\nSome text."}))
     response = api().get("/api/v1/health")
