@@ -28,6 +28,7 @@ django_setup(data_dir="bench-backends")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from benchdata import natural_queries, queries_read  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from index_versions import embedding  # noqa: E402
@@ -44,13 +45,6 @@ def texts_read(dataset: Path, count: int) -> list[str]:
             if len(texts) >= count:
                 break
     return texts
-
-
-def queries_read(dataset: Path, count: int = 100) -> list[str]:
-    """Natural-language queries of 5-15 words, as the search benchmarks use."""
-    with open(dataset / "queries.jsonl", encoding="utf-8") as lines:
-        texts = [json.loads(line)["text"] for line in lines]
-    return [text for text in texts if 5 <= len(text.split()) <= 15][:count]
 
 
 def queries_embed(queries: list[str], pairs) -> None:
@@ -111,7 +105,12 @@ def main() -> None:
             f"{cosines.mean():.4f} / {cosines.min():.4f} |",
             flush=True,
         )
-    queries_embed(queries_read(args.dataset) if not args.smoke else texts, pairs)
+    if args.smoke:
+        queries = texts
+    else:
+        questions = queries_read(args.dataset)
+        queries = [questions[n] for n in natural_queries(questions)][:100]
+    queries_embed(queries, pairs)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.smoke:
         print("smoke: ok")

@@ -344,6 +344,17 @@ class Mixture:
     query_texts: list[str]
 
 
+def queries_read(dataset: Path) -> list[str]:
+    """The texts of a BEIR dataset's queries, in file order."""
+    with open(dataset / "queries.jsonl", encoding="utf-8") as queries:
+        return [row["text"] for row in map(json.loads, queries)]
+
+
+def natural_queries(texts: list[str]) -> list[int]:
+    """Indices of the natural-language questions among ``texts`` (5-15 words): what the search benchmarks ask."""
+    return [n for n, text in enumerate(texts) if 5 <= len(text.split()) <= 15]
+
+
 def scifact_mixture(dataset: Path, *, chunks: int, seed: int, cache_dir: Path) -> Mixture:
     """``chunks`` chunks mixed from the all-MiniLM-L6-v2 embeddings and sentences of a BEIR corpus (read in place).
 
@@ -356,8 +367,7 @@ def scifact_mixture(dataset: Path, *, chunks: int, seed: int, cache_dir: Path) -
         raise SystemExit(f"no BEIR dataset at {dataset}; pass --dataset DIR")
     with open(dataset / "corpus.jsonl") as corpus:
         abstracts = [(row["title"], row["text"]) for row in map(json.loads, corpus)]
-    with open(dataset / "queries.jsonl") as queries:
-        questions = [row["text"] for row in map(json.loads, queries)]
+    questions = queries_read(dataset)
     cache = cache_dir / f"scifact-{len(abstracts)}-{len(questions)}-minilm.npz"
     if cache.exists():
         cached = np.load(cache)

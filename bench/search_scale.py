@@ -19,7 +19,6 @@ statement costs without the query's embedding). Appends the table to ``docs/benc
 """
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -35,6 +34,7 @@ django_setup(data_dir="bench-search")
 from benchdata import (  # noqa: E402
     documents_add,
     fake_beir_dataset,
+    natural_queries,
     scifact_mixture,
     scratch_database,
     secondary_indexes_rebuilt_after,
@@ -204,9 +204,7 @@ def main() -> None:
         cache = Path(folder) if args.smoke else Path(os.environ["RAG_DATA_DIR"])
         for chunks in sizes:
             mixture = scifact_mixture(dataset, chunks=chunks, seed=args.seed, cache_dir=cache)
-            with open(dataset / "queries.jsonl") as lines:
-                lengths = [len(json.loads(line)["text"].split()) for line in lines]
-            eligible = [n for n, words in enumerate(lengths) if 5 <= words <= 15]
+            eligible = natural_queries(mixture.query_texts)
             queries = np.random.default_rng(args.seed).permutation(eligible)[: 3 if args.smoke else args.queries]
             with scratch_database():
                 started = time.perf_counter()
