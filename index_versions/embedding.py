@@ -225,10 +225,11 @@ def query_identity(identity: str) -> str:
 
 def embed_query(text: str, *, model: str | None = None):
     identity = model or model_name()
+    runs_on = query_identity(identity)
     try:
-        return embed_texts([text], model=query_identity(identity))[0]
+        return embed_texts([text], model=runs_on)[0]
     except Exception:
-        if query_identity(identity) == identity:
+        if runs_on == identity:
             raise
         # An export that cannot be made (a model ONNX cannot trace) costs speed, never the search.
         logger.warning("ONNX query embedding failed for %s; embedding queries with torch", identity, exc_info=True)
@@ -241,33 +242,24 @@ _query_pool_lock = threading.Lock()
 
 
 def embed_query_started(text: str, *, model: str | None = None) -> Future:
-    """:func:`embed_query` on a background thread, so the caller can prepare its SQL meanwhile.
+    """:func:`embed_query` on a background thread, so the caller can run SQL meanwhile.
 
-    ONNX Runtime and torch release the GIL while they compute, so a search's ACL and
-    statement composition, its version lookup and its plan probe (about as long as the
-    embedding itself) overlap the embedding instead of waiting for it.
+    ONNX Runtime and torch release the GIL while they compute: a hybrid search's plan
+    probe and keyword statement run while its query is embedded.
     """
+    import torch
+
     global _query_pool
     with _query_pool_lock:
         if _query_pool is None:
-            threads = _torch_threads()
+            # OpenMP keeps a thread count per thread: a new thread would otherwise use every core.
             _query_pool = ThreadPoolExecutor(
-                max_workers=4, thread_name_prefix="embed-query", initializer=_torch_threads_set, initargs=(threads,)
+                max_workers=4,
+                thread_name_prefix="embed-query",
+                initializer=torch.set_num_threads,
+                initargs=(torch.get_num_threads(),),
             )
     return _query_pool.submit(embed_query, text, model=model)
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _torch_threads_set(threads: int) -> None:
-    # OpenMP keeps a thread count per thread: a new thread would otherwise use every core.
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def text_hash(text: str) -> str:
