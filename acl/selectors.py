@@ -71,18 +71,25 @@ def _source_ids_of(user_pk: int, everyone_group: str) -> QuerySet:
     return SourceGrant.objects.filter(Q(user_id=user_pk) | Q(group_id__in=groups)).values("source_id")
 
 
-@functools.lru_cache(maxsize=4096)
-def _compiled_for(kind: str, user_pk: int, everyone_group: str) -> Sql:
-    """The SQL of a per-user subquery, compiled once per user: the ORM takes milliseconds a search.
+def _compiled_per_user(build):
+    """Cache ``build(user_pk, everyone_group)``'s SQL: the ORM takes milliseconds a search to compile it.
 
-    Keyed by everything the text depends on (the user's id and the everyone group's
-    name); what the user holds is read when the statement runs, never here.
+    Keyed by everything the text depends on (the user's id and the everyone group's name); what
+    the user holds is read when the statement runs, never here. The parameters of a cached
+    fragment are read-only, as it is shared by every statement of that user.
     """
-    if kind == "sources":
-        fragment = orm_fragment(_source_ids_of(user_pk, everyone_group), prefix="acl_source")
-    else:
-        fragment = _principal_names_sql(user_pk, everyone_group)
-    return Sql(fragment.text, MappingProxyType(dict(fragment.params)))
+
+    @functools.lru_cache(maxsize=4096)
+    def cached(user_pk: int, everyone_group: str) -> Sql:
+        fragment = build(user_pk, everyone_group)
+        return Sql(fragment.text, MappingProxyType(dict(fragment.params)))
+
+    return cached
+
+
+@_compiled_per_user
+def _granted_sources_sql(user_pk: int, everyone_group: str) -> Sql:
+    return orm_fragment(_source_ids_of(user_pk, everyone_group), prefix="acl_source")
 
 
 def _principal_names(user) -> Sql:
@@ -96,9 +103,10 @@ def _principal_names(user) -> Sql:
     for the group eng. An empty email yields ``''`` and ``'user:'``, which no stored
     principal equals.
     """
-    return _compiled_for("names", user.pk, settings.ACL_EVERYONE_GROUP)
+    return _principal_names_sql(user.pk, settings.ACL_EVERYONE_GROUP)
 
 
+@_compiled_per_user
 def _principal_names_sql(user_pk: int, everyone_group: str) -> Sql:
     User = get_user_model()
     users, groups_table = User._meta.db_table, Group._meta.db_table
@@ -166,7 +174,7 @@ def visible_sources_condition(*, user, source_column: str) -> Sql:
         return Sql("FALSE")
     return compose(
         f"{source_column} = ANY(ARRAY({{sources}}))",
-        sources=_compiled_for("sources", user.pk, settings.ACL_EVERYONE_GROUP),
+        sources=_granted_sources_sql(user.pk, settings.ACL_EVERYONE_GROUP),
     )
 
 

@@ -121,6 +121,8 @@ def test_everyone_group_is_implicit_for_grants_and_lists(listed, make_user, gran
     assert _documents(loner) == {"a.md", "b.md"}
     settings.ACL_EVERYONE_GROUP = ""
     assert _visible(loner) == set()
+    # The visibility SQL compiled for this user above named the everyone group; turning it off recompiles it.
+    assert _documents(loner) == set()
 
 
 def test_document_listing_filter_is_one_query(listed, make_user, django_assert_num_queries):
