@@ -58,14 +58,15 @@ def embedded_database_url() -> str:
     pgdata = data_dir() / "postgres"
     with _runtime_lock():
         was_running = (pgdata / "postmaster.pid").exists() and _postmaster_alive(pgdata)
-        if not was_running and (pgdata / "PG_VERSION").exists():
-            _server_settings_written(pgdata)  # read by the start below
+        new_directory = not (pgdata / "PG_VERSION").exists()
+        if not was_running and not new_directory:
+            _server_settings_write(pgdata)  # read by the start below
         # cleanup_mode=None: the server outlives this process; quickstart stops it explicitly.
         server = get_server(pgdata, cleanup_mode=None)
         if not was_running:
             _started_here.add("postgres")
-            if _server_settings_written(pgdata):
-                # A new data directory: initdb and the first start ran with stock settings.
+            if new_directory:  # initdb and the first start ran with stock settings
+                _server_settings_write(pgdata)
                 server = _restarted(pgdata)
     info = server.get_postmaster_info()
     return f"postgresql://postgres@{quote(str(info.socket_dir), safe='')}/postgres"
@@ -78,8 +79,13 @@ def embedded_postgres_settings() -> dict[str, str]:
     keyword postings) is re-read from the OS cache on every search (docs/benchmarks.md).
     """
     memory_mb = _memory_bytes() // 2**20
-    shared_buffers = os.environ.get("EMBEDDED_POSTGRES_SHARED_BUFFERS") or f"{max(128, min(memory_mb // 4, 8192))}MB"
+    shared_buffers = os.environ.get("EMBEDDED_POSTGRES_SHARED_BUFFERS") or shared_buffers_for(memory_mb)
     return {"shared_buffers": shared_buffers, "effective_cache_size": f"{max(512, memory_mb // 2)}MB"}
+
+
+def shared_buffers_for(memory_mb: int) -> str:
+    """A quarter of the memory, at least PostgreSQL's stock 128 MB and at most 8 GB."""
+    return f"{max(128, min(memory_mb // 4, 8192))}MB"
 
 
 def _memory_bytes() -> int:
@@ -98,25 +104,20 @@ def _memory_bytes() -> int:
 SERVER_SETTINGS_FILE = "ragplatform.conf"
 
 
-def _server_settings_written(pgdata: Path) -> bool:
-    """Write :func:`embedded_postgres_settings` where the server reads them; True when they changed."""
+def _server_settings_write(pgdata: Path) -> None:
+    """Write :func:`embedded_postgres_settings` where the server reads them at its next start."""
     settings_file = pgdata / SERVER_SETTINGS_FILE
-    wanted = "# Written by ragplatform.runtime at each start; edits are overwritten.\n" + "".join(
-        f"{name} = '{value}'\n" for name, value in embedded_postgres_settings().items()
+    settings_file.write_text(
+        "# Written by ragplatform.runtime at each start; edits are overwritten.\n"
+        + "".join(f"{name} = '{value}'\n" for name, value in embedded_postgres_settings().items())
     )
+    owner = pgdata.stat()
+    os.chown(settings_file, owner.st_uid, owner.st_gid)  # the server may run as its own user
     main_file = pgdata / "postgresql.conf"
     include = f"include_if_exists = '{SERVER_SETTINGS_FILE}'\n"
     main_text = main_file.read_text()
-    changed = False
     if include not in main_text:
         main_file.write_text(main_text + ("" if main_text.endswith("\n") else "\n") + include)
-        changed = True
-    if not settings_file.exists() or settings_file.read_text() != wanted:
-        settings_file.write_text(wanted)
-        owner = pgdata.stat()
-        os.chown(settings_file, owner.st_uid, owner.st_gid)  # the server may run as its own user
-        changed = True
-    return changed
 
 
 def _restarted(pgdata: Path):
@@ -126,6 +127,7 @@ def _restarted(pgdata: Path):
 
     info = PostmasterInfo.read_from_pgdata(pgdata)
     _terminate(info.pid, signal.SIGINT)
+    # get_server hands back its cached handle of the stopped server unless it is forgotten first.
     PostgresServer._instances.pop(pgdata.resolve(), None)
     return get_server(pgdata, cleanup_mode=None)
 

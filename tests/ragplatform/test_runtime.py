@@ -53,10 +53,7 @@ def test_embedded_server_runs_with_the_buffers_sized_for_this_machine(db):
 
 
 def test_shared_buffers_are_a_quarter_of_memory_within_bounds_unless_set(monkeypatch):
-    monkeypatch.delenv("EMBEDDED_POSTGRES_SHARED_BUFFERS", raising=False)
-    for memory_mb, expected in [(256, "128MB"), (24000, "6000MB"), (128 * 1024, "8192MB")]:
-        monkeypatch.setattr(runtime, "_memory_bytes", lambda memory_mb=memory_mb: memory_mb * 2**20)
-        assert runtime.embedded_postgres_settings()["shared_buffers"] == expected
+    assert [runtime.shared_buffers_for(mb) for mb in (256, 24000, 128 * 1024)] == ["128MB", "6000MB", "8192MB"]
     monkeypatch.setenv("EMBEDDED_POSTGRES_SHARED_BUFFERS", "300MB")
     assert runtime.embedded_postgres_settings()["shared_buffers"] == "300MB"
 
