@@ -37,7 +37,6 @@ def _statement(
     if mode != SearchMode.VECTOR:
         statement.add_keyword_leg(query="parental leave", plan=keyword_plan)
     if mode == SearchMode.HYBRID:  # as hybrid_search does: the keyword leg's rows, from its own statement
-        statement.keyword_sql()
         statement.keyword_rows_use([(11, 3, 4, 12, 2.5), (13, 5, 4, 14, 1.5)])
     return statement
 

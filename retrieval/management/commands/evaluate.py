@@ -43,7 +43,7 @@ class Command(BaseCommand):
             "caller asking k=10 gets, whose hybrid legs are HYBRID_CANDIDATES deep",
         )
 
-    def handle(self, *args, dataset, modes, limit_queries, max_tokens, overlap_tokens, k=100, **options):
+    def handle(self, *args, dataset, modes, limit_queries, max_tokens, overlap_tokens, k, **options):
         path = Path(dataset)
         if not 1 <= k <= settings.SEARCH_MAX_K:
             raise CommandError(f"--k must be between 1 and SEARCH_MAX_K ({settings.SEARCH_MAX_K})")
