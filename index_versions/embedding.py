@@ -16,14 +16,14 @@ import hashlib
 import logging
 import os
 import re
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from index_versions import embedding_backends
 from ragplatform.exceptions import InvalidInput
+from ragplatform.threads import background_pool
 
 logger = logging.getLogger(__name__)
 
@@ -237,10 +237,6 @@ def embed_query(text: str, *, model: str | None = None):
         return embed_texts([text], model=identity)[0]
 
 
-_query_pool: ThreadPoolExecutor | None = None
-_query_pool_lock = threading.Lock()
-
-
 def embed_query_started(text: str, *, model: str | None = None) -> Future:
     """:func:`embed_query` on a background thread, so the caller can run SQL meanwhile.
 
@@ -249,17 +245,11 @@ def embed_query_started(text: str, *, model: str | None = None) -> Future:
     """
     import torch
 
-    global _query_pool
-    with _query_pool_lock:
-        if _query_pool is None:
-            # OpenMP keeps a thread count per thread: a new thread would otherwise use every core.
-            _query_pool = ThreadPoolExecutor(
-                max_workers=4,
-                thread_name_prefix="embed-query",
-                initializer=torch.set_num_threads,
-                initargs=(torch.get_num_threads(),),
-            )
-    return _query_pool.submit(embed_query, text, model=model)
+    # OpenMP keeps a thread count per thread: a new thread would otherwise use every core.
+    pool = background_pool(
+        "embed-query", max_workers=4, initializer=torch.set_num_threads, initargs=(torch.get_num_threads(),)
+    )
+    return pool.submit(embed_query, text, model=model)
 
 
 def text_hash(text: str) -> str:
