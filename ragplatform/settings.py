@@ -313,6 +313,9 @@ SEARCH_DEFAULT_MODE = os.environ.get("SEARCH_DEFAULT_MODE", "hybrid")
 # and the HNSW leg, which must find that many visible chunks, costs half (docs/benchmarks.md).
 HYBRID_CANDIDATES = int(os.environ.get("HYBRID_CANDIDATES", "50"))
 RRF_K = int(os.environ.get("RRF_K", "60"))
+# A hybrid search outside a transaction reads its vector leg on a second connection while the first reads
+# the keyword leg (retrieval.search.selectors): up to one more connection per concurrent search.
+HYBRID_PARALLEL_LEGS = env_bool("HYBRID_PARALLEL_LEGS", True)
 HYBRID_VECTOR_WEIGHT = float(os.environ.get("HYBRID_VECTOR_WEIGHT", "1.0"))
 HYBRID_KEYWORD_WEIGHT = float(os.environ.get("HYBRID_KEYWORD_WEIGHT", "1.0"))
 # Reranking (retrieval.reranking): a local path to a sentence-transformers CrossEncoder (empty: off).

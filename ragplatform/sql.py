@@ -97,6 +97,8 @@ INDEX_PROBES_ONLY = {"enable_seqscan": "off", "enable_hashjoin": "off", "enable_
 
 def planner_options_set(cursor, options: Mapping[str, str]) -> None:
     """``SET LOCAL`` each planner option (``enable_seqscan``, ``hnsw.ef_search``, ...) in one round trip."""
+    if not options:
+        return
     calls, params = [], {}
     for i, (name, value) in enumerate(options.items()):
         calls.append(f"set_config(%(name_{i})s, %(value_{i})s, true)")

@@ -12,12 +12,14 @@ from concurrent.futures import Future
 from datetime import datetime
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from index_versions import embedding
 from index_versions.models import IndexVersion
 from index_versions.selectors import index_version_active
 from ragplatform.sql import INDEX_PROBES_ONLY, planner_options_set, read_only_planned
+from ragplatform.threads import background_pool
 from retrieval import reranking
 from retrieval.search.statement import SearchStatement
 from retrieval.search.types import (
@@ -57,6 +59,14 @@ def _collapsed(rows, k: int) -> list[SearchHit]:
     return hits
 
 
+# The planner cannot see through the ACL subqueries and guesses that most rows are
+# visible; for the bounded count and the exact scan the right plan is nested loops
+# over indexes, starting from the granted sources. No parallel workers: they made it
+# scan every row of the version in parallel instead (117 ms for 100 visible chunks of
+# 100,000, against 4 ms), and an interactive query should not take cores from the others.
+_SEARCH_OPTIONS = {**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
 def hybrid_search(
     *,
     user,
@@ -75,45 +85,79 @@ def hybrid_search(
     fused by reciprocal rank (``sum(weight / (RRF_K + rank))``). Every leg holds
     the version's rows, the ACL and ``filters`` (:class:`SearchStatement`).
     Planner options hold for this statement alone (:func:`ragplatform.sql.read_only_planned`).
+    A hybrid search outside a transaction runs its two legs at once, on two connections
+    (:func:`_legs_in_parallel`).
     """
     statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
-    # The planner cannot see through the ACL subqueries and guesses that most rows are
-    # visible; for the bounded count and the exact scan the right plan is nested loops
-    # over indexes, starting from the granted sources. No parallel workers: they made it
-    # scan every row of the version in parallel instead (117 ms for 100 visible chunks of
-    # 100,000, against 4 ms), and an interactive query should not take cores from the others.
-    with read_only_planned({**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_gather": "0"}) as cursor:
+    in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel()
+    with read_only_planned(_SEARCH_OPTIONS) as cursor:
         visible = visible_chunks(cursor, statement=statement)
-        keyword_plan = None
+        keyword_plan = plan = None
         if mode != SearchMode.VECTOR:
             few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
             keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
             statement.add_keyword_leg(query=query, plan=keyword_plan)
+        if mode != SearchMode.KEYWORD:
+            plan = SearchPlan.EXACT if visible <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
+        vector_rows = None
+        if in_parallel:
+            vector_rows = background_pool("search-leg", max_workers=4).submit(
+                _vector_rows_read,
+                statement=SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters),
+                plan=plan,
+                query_vector=query_vector,
+            )
         if mode == SearchMode.HYBRID:
             # The keyword leg runs on its own while the query is still being embedded (docs/search.md).
             keyword = statement.keyword_sql()
             cursor.execute(keyword.text, keyword.params)
             statement.keyword_rows_use(cursor.fetchall())
-        if mode == SearchMode.KEYWORD:
-            plan = SearchPlan.KEYWORD
-        else:
-            plan = SearchPlan.EXACT if visible <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
-            if plan == SearchPlan.HNSW:
-                planner_options_set(
-                    cursor,
-                    {
-                        "hnsw.iterative_scan": "relaxed_order",
-                        "hnsw.ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
-                        "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
-                    },
-                )
-            statement.add_vector_leg(
-                plan=plan, query_vector=query_vector.result() if isinstance(query_vector, Future) else query_vector
-            )
+        if vector_rows is not None:
+            statement.vector_rows_use(vector_rows.result())
+        elif plan is not None:
+            planner_options_set(cursor, _vector_options(plan, statement))
+            statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
         sql = statement.sql()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
-    return NearestChunks(hits=_collapsed(rows, k), plan=plan, keyword_plan=keyword_plan)
+    return NearestChunks(hits=_collapsed(rows, k), plan=plan or SearchPlan.KEYWORD, keyword_plan=keyword_plan)
+
+
+def _legs_in_parallel() -> bool:
+    """Whether a hybrid search may read its vector leg on a second connection.
+
+    Only outside a transaction: inside one (a test's, the evaluation gate's) the second
+    connection could not see what the transaction wrote, such as a version not yet committed.
+    """
+    return settings.HYBRID_PARALLEL_LEGS and not connection.in_atomic_block
+
+
+def _vector_rows_read(*, statement: SearchStatement, plan: str, query_vector) -> list[tuple]:
+    """The vector leg's rows, read on this (pool) thread's own connection; the caller checks them again."""
+    close_old_connections()
+    try:
+        with read_only_planned({**_SEARCH_OPTIONS, **_vector_options(plan, statement)}) as cursor:
+            statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
+            sql = statement.vector_sql()
+            cursor.execute(sql.text, sql.params)
+            return cursor.fetchall()
+    finally:
+        close_old_connections()  # as a request's end does: CONN_MAX_AGE, and a connection that failed
+
+
+def _vector_options(plan: str, statement: SearchStatement) -> dict[str, str]:
+    """HNSW's iterative scan keeps reading the graph until k rows pass the ACL (docs/search.md)."""
+    if plan != SearchPlan.HNSW:
+        return {}
+    return {
+        "hnsw.iterative_scan": "relaxed_order",
+        "hnsw.ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
+        "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
+    }
+
+
+def _resolved(query_vector):
+    return query_vector.result() if isinstance(query_vector, Future) else query_vector
 
 
 def visible_chunks(cursor, *, statement: SearchStatement) -> int:

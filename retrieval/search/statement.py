@@ -268,10 +268,15 @@ class SearchStatement:
         A hybrid search runs it while the query is still being embedded, then hands the
         rows to :meth:`keyword_rows_use` for the statement that fuses them.
         """
-        leg = self.legs["keyword"]
-        text = f"WITH {leg.text} SELECT chunk_id, document_id, source_id, revision_id, rank FROM kw"
-        shared = {name: value for name, value in self.params.items() if name in Sql(text).placeholders()}
-        return Sql(text, merged_params([leg, Sql("", shared)])).checked()
+        return self._leg_alone("keyword", cte="kw", score="rank")
+
+    def vector_sql(self) -> Sql:
+        """The vector leg as a statement of its own: its rows, nearest first.
+
+        A hybrid search outside a transaction runs it on a second connection while this
+        one runs the keyword leg, then hands the rows to :meth:`vector_rows_use`.
+        """
+        return self._leg_alone("vector", cte="vec", score="distance")
 
     def keyword_rows_use(self, rows) -> None:
         """The fused statement reads the keyword leg's rows from :meth:`keyword_sql`, checked again.
@@ -279,19 +284,44 @@ class SearchStatement:
         Each row is joined to the version's rows and passes the visibility condition in
         this statement too, so a grant revoked between the two statements applies.
         """
-        self.params.update(
-            kw_chunk=[row[0] for row in rows],
-            kw_revision=[row[3] for row in rows],
-            kw_rank=[float(row[4]) for row in rows],
+        self._rows_leg("keyword_rows", cte="kw", score="rank", rows=rows)
+
+    def vector_rows_use(self, rows) -> None:
+        """The fused statement reads the vector leg's rows from :meth:`vector_sql`, checked again.
+
+        They were read on another connection, in its own snapshot: each row is joined to
+        the version's rows and passes the visibility condition in this statement too.
+        """
+        self._rows_leg("vector_rows", cte="vec", score="distance", rows=rows)
+
+    def _leg_alone(self, name: str, *, cte: str, score: str) -> Sql:
+        leg = self.legs[name]
+        return self._bound(
+            Sql(f"WITH {leg.text} SELECT chunk_id, document_id, source_id, revision_id, {score} FROM {cte}", leg.params)
         )
-        self.legs["keyword_rows"] = compose(
-            """
-            kw AS MATERIALIZED (
-                SELECT k.chunk_id, vd.document_id, vd.source_id, k.revision_id, k.rank
-                FROM unnest(%(kw_chunk)s::bigint[], %(kw_revision)s::bigint[], %(kw_rank)s::float8[])
-                     AS k(chunk_id, revision_id, rank)
-                JOIN ({rows}) vd ON vd.revision_id = k.revision_id
-                WHERE {restriction}
+
+    def _bound(self, statement: Sql) -> Sql:
+        """``statement`` with the statement-wide parameters it uses (not every statement reads every leg)."""
+        shared = {key: value for key, value in self.params.items() if key in statement.placeholders()}
+        return Sql(statement.text, merged_params([statement, Sql("", shared)])).checked()
+
+    def _rows_leg(self, name: str, *, cte: str, score: str, rows) -> None:
+        """Leg ``name``: CTE ``cte`` from rows a leg statement returned, under the visibility condition again."""
+        self.params.update(
+            {
+                f"{cte}_chunk": [row[0] for row in rows],
+                f"{cte}_revision": [row[3] for row in rows],
+                f"{cte}_{score}": [float(row[4]) for row in rows],
+            }
+        )
+        self.legs[name] = compose(
+            f"""
+            {cte} AS MATERIALIZED (
+                SELECT g.chunk_id, vd.document_id, vd.source_id, g.revision_id, g.{score}
+                FROM unnest(%({cte}_chunk)s::bigint[], %({cte}_revision)s::bigint[], %({cte}_{score})s::float8[])
+                     AS g(chunk_id, revision_id, {score})
+                JOIN ({{rows}}) vd ON vd.revision_id = g.revision_id
+                WHERE {{restriction}}
             )""",
             rows=self.rows,
             restriction=self.restriction,
@@ -367,10 +397,10 @@ class SearchStatement:
 
     def sql(self) -> Sql:
         """The whole statement, every placeholder bound exactly once."""
+        vector = "vector_rows" if "vector_rows" in self.legs else "vector"
         keyword = "keyword_rows" if "keyword_rows" in self.legs else "keyword"
-        ctes = [self.legs[name] for name in ("vector", keyword) if name in self.legs]
-        nearest = Sql(self._nearest(), self.params)
+        ctes = [self.legs[name] for name in (vector, keyword) if name in self.legs]
         statement = compose(
-            "WITH {ctes}, {nearest} {rows}", ctes=join(",", ctes), nearest=nearest, rows=self._with_text()
+            "WITH {ctes}, {nearest} {rows}", ctes=join(",", ctes), nearest=Sql(self._nearest()), rows=self._with_text()
         )
-        return statement.checked()
+        return self._bound(statement)

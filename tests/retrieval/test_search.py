@@ -19,7 +19,7 @@ from index_versions.selectors import version_entries
 from index_versions.services.activation import index_version_activate
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
 from sources.models import DocumentRevision
-from tests.corpus import HR, WIKI
+from tests.corpus import HR, WIKI, WIKI_WITH_STYLE
 
 DIMS = 384
 
@@ -413,6 +413,30 @@ def test_hybrid_runs_the_keyword_leg_then_one_fused_statement_both_under_the_acl
     for table in ("acl_sourcegrant", "acl_documentaccesslist"):
         assert keyword.count(table) > 0
         assert fused.count(table) > vector_only.count(table) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hybrid_search_outside_a_transaction_reads_its_vector_leg_on_a_second_connection(
+    folder_source, sync_now, grant, alice, settings, plan
+):
+    wiki = folder_source("wiki", {**WIKI_WITH_STYLE, **HR})
+    grant(wiki, user=alice)
+    sync_now(wiki)
+    hidden = wiki.documents.get(external_id="leave.md")
+    document_access_list_set(document=hidden, principals=["bob"])
+    settings.HYBRID_PARALLEL_LEGS = False
+    one_connection = search(user=alice, query="parental leave weeks", k=10).results
+    settings.HYBRID_PARALLEL_LEGS = True
+    with CaptureQueriesContext(connection) as queries:
+        two_connections = search(user=alice, query="parental leave weeks", k=10).results
+
+    here = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in here if "<=>" in sql], "the vector leg ran on this connection"
+    assert [sql for sql in here if "websearch_to_tsquery" in sql], "the keyword leg runs here"
+    assert [(hit.chunk_id, hit.score) for hit in two_connections] == [
+        (hit.chunk_id, pytest.approx(hit.score)) for hit in one_connection
+    ]
+    assert len(two_connections) > 1 and hidden.pk not in {hit.document_id for hit in two_connections}
 
 
 def test_the_full_text_column_is_generated_and_left_unindexed(coded):

@@ -26,13 +26,20 @@ FILTERS = SearchFilters(
 
 
 def _statement(
-    mode: str, plan: str | None, filters: SearchFilters = NO_FILTERS, keyword_plan: str = SearchPlan.KEYWORD_BOUNDED
+    mode: str,
+    plan: str | None,
+    filters: SearchFilters = NO_FILTERS,
+    keyword_plan: str = SearchPlan.KEYWORD_BOUNDED,
+    parallel: bool = False,
 ) -> SearchStatement:
+    """As hybrid_search composes it; ``parallel``: the vector leg's rows come from a second connection."""
     user = User(pk=41, username="ann", email="ann@example.com", is_active=True)
     pipeline = Pipeline(pk=2, key="k", chunker={}, embedding_model="m", dimensions=8)
     version = IndexVersion(pk=7, pipeline=pipeline, counts={"documents": 10, "chunks": 20})
     statement = SearchStatement(user=user, version=version, mode=mode, k=5, filters=filters)
-    if mode != SearchMode.KEYWORD:
+    if parallel:
+        statement.vector_rows_use([(21, 3, 4, 22, 0.25), (23, 5, 4, 24, 0.5)])
+    elif mode != SearchMode.KEYWORD:
         statement.add_vector_leg(plan=plan, query_vector=VECTOR)
     if mode != SearchMode.VECTOR:
         statement.add_keyword_leg(query="parental leave", plan=keyword_plan)
@@ -42,26 +49,27 @@ def _statement(
 
 
 CASES = [
-    (SearchMode.VECTOR, SearchPlan.EXACT),
-    (SearchMode.VECTOR, SearchPlan.HNSW),
-    (SearchMode.KEYWORD, None),
-    (SearchMode.HYBRID, SearchPlan.EXACT),
-    (SearchMode.HYBRID, SearchPlan.HNSW),
+    (SearchMode.VECTOR, SearchPlan.EXACT, False),
+    (SearchMode.VECTOR, SearchPlan.HNSW, False),
+    (SearchMode.KEYWORD, None, False),
+    (SearchMode.HYBRID, SearchPlan.EXACT, False),
+    (SearchMode.HYBRID, SearchPlan.HNSW, False),
+    (SearchMode.HYBRID, None, True),
 ]
 
 
 KEYWORD_PLANS = [SearchPlan.KEYWORD_EXACT, SearchPlan.KEYWORD_BOUNDED]
 
 
-@pytest.mark.parametrize(("mode", "plan"), CASES)
+@pytest.mark.parametrize(("mode", "plan", "parallel"), CASES)
 @pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
 @pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
-def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, filters, keyword_plan):
-    statement = _statement(mode, plan, filters, keyword_plan)
+def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, parallel, filters, keyword_plan):
+    statement = _statement(mode, plan, filters, keyword_plan, parallel)
     statement.plan_probe(limit=100)
     statement.sql()
     expected = {"plan_probe", "also_in"}
-    expected |= {"vector"} if mode != SearchMode.KEYWORD else set()
+    expected |= {"vector_rows" if parallel else "vector"} if mode != SearchMode.KEYWORD else set()
     expected |= {"keyword", "keyword_statistics", "keyword_candidates"} if mode != SearchMode.VECTOR else set()
     expected |= {"keyword_rows"} if mode == SearchMode.HYBRID else set()
     assert set(statement.legs) == expected
@@ -78,12 +86,12 @@ def test_every_leg_that_reads_rows_holds_the_visibility_condition(mode, plan, fi
     assert "acl_sourcegrant" in statement.visible.text and "acl_documentaccesslist" in statement.visible.text
 
 
-@pytest.mark.parametrize(("mode", "plan"), CASES)
+@pytest.mark.parametrize(("mode", "plan", "parallel"), CASES)
 @pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
-def test_filters_only_ever_narrow_the_acl(mode, plan, keyword_plan):
-    statement = _statement(mode, plan, FILTERS, keyword_plan)
+def test_filters_only_ever_narrow_the_acl(mode, plan, parallel, keyword_plan):
+    statement = _statement(mode, plan, FILTERS, keyword_plan, parallel)
     narrowing = statement.filters.sql().text
-    for name in ("vector", "keyword", "keyword_candidates", "keyword_rows"):
+    for name in ("vector", "vector_rows", "keyword", "keyword_candidates", "keyword_rows"):
         if name in statement.legs:
             leg = statement.legs[name].text
             # ANDed straight after the visibility condition, never ORed with it.
@@ -91,12 +99,13 @@ def test_filters_only_ever_narrow_the_acl(mode, plan, keyword_plan):
             assert f"OR {narrowing}" not in leg
 
 
-@pytest.mark.parametrize(("mode", "plan"), CASES)
+@pytest.mark.parametrize(("mode", "plan", "parallel"), CASES)
 @pytest.mark.parametrize("filters", [NO_FILTERS, FILTERS], ids=["no-filters", "filters"])
 @pytest.mark.parametrize("keyword_plan", KEYWORD_PLANS)
-def test_every_placeholder_has_exactly_one_value(mode, plan, filters, keyword_plan):
-    statement = _statement(mode, plan, filters, keyword_plan)
+def test_every_placeholder_has_exactly_one_value(mode, plan, parallel, filters, keyword_plan):
+    statement = _statement(mode, plan, filters, keyword_plan, parallel)
     statements = [statement.sql()] + ([statement.keyword_sql()] if mode != SearchMode.VECTOR else [])
+    statements += [statement.vector_sql()] if "vector" in statement.legs else []
     for sql in statements:
         assert sql.placeholders() == set(sql.params)
         assert "%s" not in sql.text.replace("%%", "")  # no positional placeholder survives
@@ -111,6 +120,17 @@ def test_a_hybrid_statement_reads_the_keyword_rows_it_was_given_and_not_the_keyw
     keyword = statement.keyword_sql()
     assert "websearch_to_tsquery" in keyword.text and keyword.params["query"] == "parental leave"
     assert "vector" not in keyword.params
+
+
+def test_a_hybrid_statement_given_both_legs_rows_reads_neither_leg_itself():
+    """Two connections: the fused statement only checks and fuses the rows each leg's statement returned."""
+    statement = _statement(SearchMode.HYBRID, None, parallel=True)
+    sql = statement.sql()
+    assert statement.legs["vector_rows"].text in sql.text and statement.legs["keyword_rows"].text in sql.text
+    assert "<=>" not in sql.text and "vector" not in sql.params and "websearch_to_tsquery" not in sql.text
+    assert sql.params["vec_chunk"] == [21, 23] and sql.params["vec_distance"] == [0.25, 0.5]
+    alone = _statement(SearchMode.HYBRID, SearchPlan.HNSW).vector_sql()
+    assert "<=>" in alone.text and "kw_chunk" not in alone.params and "query" not in alone.params
 
 
 def test_statistics_are_summed_over_readable_sources_only_without_filters():
