@@ -176,12 +176,12 @@ class SearchStatement:
             candidates = compose(
                 f"""
                 WITH visible AS MATERIALIZED (
-                    SELECT c.id AS chunk_id, vd.revision_id
+                    SELECT c.id AS chunk_id, vd.revision_id, vd.document_id, vd.source_id
                     FROM ({{rows}}) vd
                     JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
                     WHERE {{restriction}}
                 )
-                SELECT v.chunk_id, v.revision_id, sum({_CONTRIBUTION}) AS partial
+                SELECT v.chunk_id, v.revision_id, v.document_id, v.source_id, sum({_CONTRIBUTION}) AS partial
                 FROM visible v
                 CROSS JOIN LATERAL (  -- a primary-key probe per visible chunk (OFFSET 0: not flattened)
                     SELECT p.lexeme, p.frequency, p.length FROM {_POSTING} p
@@ -189,7 +189,7 @@ class SearchStatement:
                 ) p
                 JOIN terms t ON t.lexeme = p.lexeme
                 CROSS JOIN corpus a
-                GROUP BY v.chunk_id, v.revision_id
+                GROUP BY v.chunk_id, v.revision_id, v.document_id, v.source_id
                 ORDER BY partial DESC, v.chunk_id
                 LIMIT %(rescored)s""",
                 rows=self.rows,
@@ -202,11 +202,12 @@ class SearchStatement:
             own["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
             candidates = compose(
                 f"""
-                SELECT best.chunk_id, best.revision_id, sum(best.contribution) AS partial
+                SELECT best.chunk_id, best.revision_id, best.document_id, best.source_id,
+                       sum(best.contribution) AS partial
                 FROM terms t
                 CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
-                    SELECT p.chunk_id, p.revision_id, {_CONTRIBUTION} AS contribution
+                    SELECT p.chunk_id, p.revision_id, vd.document_id, vd.source_id, {_CONTRIBUTION} AS contribution
                     FROM {_POSTING} p
                     JOIN ({{rows}}) vd ON vd.revision_id = p.revision_id
                     WHERE p.pipeline_id = %(pipeline_id)s AND p.lexeme = t.lexeme AND {{granted}}
@@ -214,24 +215,23 @@ class SearchStatement:
                     ORDER BY p.impact DESC
                     LIMIT %(per_lexeme)s
                 ) best
-                GROUP BY best.chunk_id, best.revision_id
+                GROUP BY best.chunk_id, best.revision_id, best.document_id, best.source_id
                 ORDER BY partial DESC, best.chunk_id
                 LIMIT %(rescored)s""",
                 rows=self.rows,
                 granted=visible_sources_condition(user=self.user, source_column="p.source_id"),
                 restriction=self.restriction,
             )
-        matches = compose(
+        # Candidates passed the version's rows and the restriction above, in this statement: only the
+        # query's own meaning (phrases, negations) is checked here.
+        matches = Sql(
             f"""
-                SELECT cd.chunk_id, vd.document_id, vd.source_id, cd.revision_id
+                SELECT cd.chunk_id, cd.document_id, cd.source_id, cd.revision_id
                 FROM candidates cd
-                -- A primary-key probe per candidate (OFFSET 0 keeps the planner from matching through GIN).
+                -- A primary-key probe per candidate (OFFSET 0: not flattened into a scan of every chunk).
                 CROSS JOIN LATERAL (SELECT c.search_vector FROM {_CHUNK} c WHERE c.id = cd.chunk_id OFFSET 0) c
-                JOIN ({{rows}}) vd ON vd.revision_id = cd.revision_id
                 CROSS JOIN q
-                WHERE c.search_vector @@ q.query AND {{restriction}}""",
-            rows=self.rows,
-            restriction=self.restriction,
+                WHERE c.search_vector @@ q.query"""
         )
         self.legs["keyword_statistics"] = statistics
         self.legs["keyword_candidates"] = candidates
