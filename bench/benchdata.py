@@ -25,6 +25,7 @@ from index_versions.models import Chunk, Embedding, IndexVersion, Pipeline
 from index_versions.services.building import index_version_build_for_source
 from index_versions.services.storage import vector_index_ensure
 from ragplatform import runtime
+from retrieval.search import leg_connections_close
 from sources.models import Document, DocumentRevision, Source
 from sources.services.crud import source_create
 
@@ -45,6 +46,7 @@ def scratch_database() -> Iterator[None]:
     try:
         yield
     finally:
+        leg_connections_close()  # a hybrid search's second connections, or the drop would wait for them
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 

@@ -25,14 +25,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
-from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from acl.models import SourceGrant
 from acl.services import role_groups_ensure
 from ingest.runner import sync_job_run
-from ragplatform.threads import on_each_pool_thread
+from retrieval.search import leg_connections_close
 from sources.models import Source, SyncJob
 from sources.services.crud import source_create
 from tests import corpus
@@ -51,7 +50,7 @@ def django_db_setup(django_db_setup):
     """The test database, and at its end the search's second connections closed (it cannot be dropped
     while a connection is open): a hybrid search outside a transaction keeps one per pool thread."""
     yield
-    on_each_pool_thread("search-leg", connections.close_all)
+    leg_connections_close()
 
 
 @pytest.fixture(autouse=True)

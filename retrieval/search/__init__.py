@@ -1,6 +1,6 @@
 """Search under the caller's ACL: types, the statement builder, and the search selector."""
 
-from retrieval.search.selectors import hybrid_search, recency_boosted, search, vector_search
+from retrieval.search.selectors import hybrid_search, leg_connections_close, recency_boosted, search, vector_search
 from retrieval.search.statement import SearchStatement, vector_literal
 from retrieval.search.types import (
     NO_FILTERS,
@@ -22,6 +22,7 @@ __all__ = [
     "SearchPlan",
     "SearchStatement",
     "hybrid_search",
+    "leg_connections_close",
     "recency_boosted",
     "search",
     "vector_literal",
