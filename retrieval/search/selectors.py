@@ -59,13 +59,14 @@ def _collapsed(rows, k: int) -> list[SearchHit]:
     return hits
 
 
+# The threads that read a hybrid search's vector leg, each on a connection of its own.
+LEG_POOL = "search-leg"
+
 # The planner cannot see through the ACL subqueries and guesses that most rows are
 # visible; for the bounded count and the exact scan the right plan is nested loops
 # over indexes, starting from the granted sources. No parallel workers: they made it
 # scan every row of the version in parallel instead (117 ms for 100 visible chunks of
 # 100,000, against 4 ms), and an interactive query should not take cores from the others.
-# The threads that read a hybrid search's vector leg, each on a connection of its own.
-LEG_POOL = "search-leg"
 _SEARCH_OPTIONS = {**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
