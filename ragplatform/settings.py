@@ -316,6 +316,9 @@ RRF_K = int(os.environ.get("RRF_K", "60"))
 # A hybrid search outside a transaction reads its vector leg on a second connection while the first reads
 # the keyword leg (retrieval.search.selectors): up to one more connection per concurrent search.
 HYBRID_PARALLEL_LEGS = env_bool("HYBRID_PARALLEL_LEGS", True)
+# ...when at least this many chunks are visible: at 100 of 100,000 the legs one after the other took 32.8 ms
+# p50 against 42.2 in parallel, at 1,000 63.1 against 54.7 (bench/search_scale.py, docs/benchmarks.md).
+HYBRID_PARALLEL_MIN_CHUNKS = int(os.environ.get("HYBRID_PARALLEL_MIN_CHUNKS", "300"))
 HYBRID_VECTOR_WEIGHT = float(os.environ.get("HYBRID_VECTOR_WEIGHT", "1.0"))
 HYBRID_KEYWORD_WEIGHT = float(os.environ.get("HYBRID_KEYWORD_WEIGHT", "1.0"))
 # Reranking (retrieval.reranking): a local path to a sentence-transformers CrossEncoder (empty: off).

@@ -88,13 +88,14 @@ def hybrid_search(
     fused by reciprocal rank (``sum(weight / (RRF_K + rank))``). Every leg holds
     the version's rows, the ACL and ``filters`` (:class:`SearchStatement`).
     Planner options hold for this statement alone (:func:`ragplatform.sql.read_only_planned`).
-    A hybrid search outside a transaction runs its two legs at once, on two connections
-    (:func:`_legs_in_parallel`).
+    A hybrid search outside a transaction, over enough visible chunks, runs its two legs at
+    once, on two connections (:func:`_legs_in_parallel`).
     """
     statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
-    in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel()
+    outside_transaction = not connection.in_atomic_block  # read before the savepoint below opens one
     with read_only_planned(_SEARCH_OPTIONS) as cursor:
         visible = visible_chunks(cursor, statement=statement)
+        in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel(visible, outside_transaction)
         keyword_plan = plan = None
         if mode != SearchMode.VECTOR:
             few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
@@ -131,13 +132,15 @@ def leg_connections_close() -> None:
     on_each_pool_thread(LEG_POOL, connections.close_all)
 
 
-def _legs_in_parallel() -> bool:
-    """Whether a hybrid search may read its vector leg on a second connection.
+def _legs_in_parallel(visible: float, outside_transaction: bool) -> bool:
+    """Whether a hybrid search reads its vector leg on a second connection.
 
     Only outside a transaction: inside one (a test's, the evaluation gate's) the second
     connection could not see what the transaction wrote, such as a version not yet committed.
+    And only when at least ``HYBRID_PARALLEL_MIN_CHUNKS`` are visible: legs over a few
+    hundred chunks cost less than the second connection's round trips (docs/search.md).
     """
-    return settings.HYBRID_PARALLEL_LEGS and not connection.in_atomic_block
+    return settings.HYBRID_PARALLEL_LEGS and outside_transaction and visible >= settings.HYBRID_PARALLEL_MIN_CHUNKS
 
 
 def _vector_rows_read(*, statement: SearchStatement, plan: str, query_vector) -> list[tuple]:

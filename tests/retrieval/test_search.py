@@ -427,12 +427,18 @@ def test_a_hybrid_search_outside_a_transaction_reads_its_vector_leg_on_a_second_
     settings.HYBRID_PARALLEL_LEGS = False
     one_connection = search(user=alice, query="parental leave weeks", k=10).results
     settings.HYBRID_PARALLEL_LEGS = True
+    settings.HYBRID_PARALLEL_MIN_CHUNKS = 1000  # more than are visible: one connection still
+    with CaptureQueriesContext(connection) as queries:
+        small = search(user=alice, query="parental leave weeks", k=10).results
+    assert [q["sql"] for q in queries.captured_queries if "<=>" in q["sql"]], "a small set searched on two"
+    settings.HYBRID_PARALLEL_MIN_CHUNKS = 0
     with CaptureQueriesContext(connection) as queries:
         two_connections = search(user=alice, query="parental leave weeks", k=10).results
 
     here = [q["sql"] for q in queries.captured_queries]
     assert not [sql for sql in here if "<=>" in sql], "the vector leg ran on this connection"
     assert [sql for sql in here if "websearch_to_tsquery" in sql], "the keyword leg runs here"
+    assert small == one_connection
     assert [(hit.chunk_id, hit.score) for hit in two_connections] == [
         (hit.chunk_id, pytest.approx(hit.score)) for hit in one_connection
     ]
