@@ -168,21 +168,26 @@ def measure(cases, chunk_row, mixture, *, queries: list[int], exact_queries: int
                     "quality": statistics.mean(quality) if quality else None,
                     "p50": statistics.median(latencies),
                     "p95": float(np.percentile(latencies, 95)),
-                    "p50_given": statistics.median(given) if given else None,
-                    "p50_one_connection": statistics.median(one_connection) if one_connection else None,
+                    "p50_given": _median(given),
+                    "p50_one_connection": _median(one_connection),
                 }
             )
             print(_line(rows[-1]), flush=True)
     return rows
 
 
+def _median(latencies: list[float]) -> float | None:
+    return statistics.median(latencies) if latencies else None
+
+
 def _line(row: dict) -> str:
     quality = "" if row["quality"] is None else f"{row['quality']:.3f}"
-    given = "" if row.get("p50_given") is None else f"{row['p50_given']:.1f}"
-    serial = "" if row.get("p50_one_connection") is None else f"{row['p50_one_connection']:.1f}"
     cells = [row["visibility"], f"{row['visible']:,}", row["mode"], quality]
-    cells += [f"{row['p50']:.1f}", f"{row['p95']:.1f}", given, serial]
+    cells += [f"{row[name]:.1f}" if row.get(name) is not None else "" for name in _TIMES]
     return "| " + " | ".join(cells) + " |"
+
+
+_TIMES = ("p50", "p95", "p50_given", "p50_one_connection")
 
 
 def render(rows: list[dict], *, chunks: int) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 _pools: dict[str, ThreadPoolExecutor] = {}
+_started: dict[str, int] = {}  # threads each pool has started (they live as long as the pool)
 _lock = threading.Lock()
 
 
@@ -16,11 +17,18 @@ def background_pool(
     name: str, *, max_workers: int, initializer: Callable | None = None, initargs=()
 ) -> ThreadPoolExecutor:
     """The process's pool ``name``, made on the first call (later calls' arguments are ignored)."""
+
+    def started(*args) -> None:
+        with _lock:
+            _started[name] = _started.get(name, 0) + 1
+        if initializer is not None:
+            initializer(*args)
+
     with _lock:
         pool = _pools.get(name)
         if pool is None:
             pool = _pools[name] = ThreadPoolExecutor(
-                max_workers=max_workers, thread_name_prefix=name, initializer=initializer, initargs=initargs
+                max_workers=max_workers, thread_name_prefix=name, initializer=started, initargs=initargs
             )
         return pool
 
@@ -31,11 +39,8 @@ def on_each_pool_thread(name: str, task: Callable[[], None], *, timeout: float =
     Each run waits at a barrier until all have started, so no thread takes two.
     """
     with _lock:
-        pool = _pools.get(name)
-    if pool is None:
-        return
-    threads = len(pool._threads)
-    if not threads:
+        pool, threads = _pools.get(name), _started.get(name, 0)
+    if pool is None or not threads:
         return
     barrier = threading.Barrier(threads, timeout=timeout)
 
