@@ -68,6 +68,7 @@ def _version_ready(
         entering = list(version_entries(version).values_list("revision_id", flat=True))
     else:
         entering = [after[0] for _, after in changes.values() if after]
+    # Normally a no-op (chunks are posted as they are stored); it posts chunks written any other way.
     keyword_postings_add(pipeline_id=version.pipeline_id, revision_ids=entering)
     duplicates_apply(version=version, base=base, changed_documents=set(changes), regroup=regroup)
     version.state = IndexVersion.State.READY

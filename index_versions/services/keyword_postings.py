@@ -1,8 +1,8 @@
 """The keyword leg's inverted index: one posting per (chunk, lexeme), best first within a lexeme.
 
-Postings are written when a revision first enters a version (its chunks are then
-final), once per chunk whatever the number of versions that hold it, and leave with
-their chunk (garbage collection, purge). Why the leg reads them: ``docs/search.md``.
+Postings are written with their chunks (:func:`index_versions.services.storage.chunk_plan_store`),
+in the same transaction, once per chunk whatever the number of versions that hold it,
+and leave with their chunk (garbage collection, purge). Why the leg reads them: ``docs/search.md``.
 """
 
 from django.conf import settings
@@ -16,7 +16,7 @@ _CHUNK = Chunk._meta.db_table
 _REVISION = DocumentRevision._meta.db_table
 _DOCUMENT = Document._meta.db_table
 
-# The BM25 weight of the lexeme in the chunk, at the written chunks' average length: an
+# The BM25 weight of the lexeme in the chunk, at the average length of the chunks written together: an
 # order within a lexeme (the search rescores its candidates with the live statistics).
 _INSERT = f"""
     WITH fresh AS MATERIALIZED (

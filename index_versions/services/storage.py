@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from index_versions import embedding
 from index_versions.chunking import ChunkSpec
 from index_versions.models import Chunk, Embedding, Pipeline
+from index_versions.services.keyword_postings import keyword_postings_add
 from index_versions.services.pipelines import pipeline_chunks
 from sources.models import DocumentRevision
 
@@ -102,11 +103,12 @@ def revision_chunks_plan(*, revision_ids: Iterable[int], pipeline: Pipeline) -> 
 
 @transaction.atomic
 def chunk_plan_store(*, plan: ChunkPlan, vectors: Sequence) -> dict[str, int]:
-    """Store the plan's new vectors (one per ``plan.missing``) and its chunks: a fixed number of statements.
+    """Store the plan's new vectors (one per ``plan.missing``), its chunks and their keyword postings.
 
-    Atomic, so a revision has all its chunks or none (a killed worker leaves none, and
-    the revision is chunked again). Returns ``{"chunks", "embeddings_computed",
-    "embeddings_reused", "bytes"}``, where ``bytes`` is the size of the rows it added.
+    A fixed number of statements, atomic, so a revision has all its chunks and postings
+    or none (a killed worker leaves none, and the revision is chunked again). Returns
+    ``{"chunks", "embeddings_computed", "embeddings_reused", "bytes"}``, where ``bytes``
+    is the size of the rows it added (postings not counted).
     """
     stats = {"chunks": 0, "embeddings_computed": 0, "embeddings_reused": 0, "bytes": 0}
     if not plan.specs_by_revision:
@@ -140,6 +142,8 @@ def chunk_plan_store(*, plan: ChunkPlan, vectors: Sequence) -> dict[str, int]:
         for ordinal, spec in enumerate(specs)
     ]
     Chunk.objects.bulk_create(chunks, ignore_conflicts=True, batch_size=1000)
+    # Here rather than at the version build: the sync overlaps this with the next group's embedding.
+    keyword_postings_add(pipeline_id=pipeline.pk, revision_ids=list(plan.specs_by_revision))
     stats["chunks"] = len(chunks)
     stats["embeddings_computed"] = len(missing)
     stats["embeddings_reused"] = len(plan.texts) - len(missing)

@@ -3,12 +3,14 @@
 Mirrors ``ingest/steps/process.py``. Real parser process, real model, real database.
 """
 
+from collections import Counter
+
 import numpy as np
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from index_versions import embedding
-from index_versions.models import Chunk, Embedding
+from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting
 from ingest.lifecycle import sync_job_claim
 from ingest.runner import sync_job_advance
 from ingest.steps.process import GROUP_DOCUMENTS
@@ -78,3 +80,14 @@ def test_a_batch_whose_worker_died_before_marking_it_done_is_redone_without_dupl
     assert (Chunk.objects.count(), Embedding.objects.count()) == (chunks, embeddings)
     assert DocumentRevision.objects.count() == DOCUMENTS
     assert job.index_version.counts["chunks"] == DOCUMENTS
+
+
+def test_chunks_are_stored_with_their_keyword_postings_before_any_version_exists(folder_source):
+    source = folder_source("wiki", corpus(DOCUMENTS))
+    job = sync_job_claim(job_id=SyncJob.objects.create(source=source).pk)
+    sync_job_advance(job_id=job.pk, attempt=job.attempt)  # fetch
+    sync_job_advance(job_id=job.pk, attempt=job.attempt)  # the batch, whose groups overlap with the model
+    assert not IndexVersion.objects.exists()
+    lexemes = {c.pk: len(c.search_vector.split()) for c in Chunk.objects.all()}
+    posted = Counter(KeywordPosting.objects.values_list("chunk_id", flat=True))
+    assert len(lexemes) == DOCUMENTS and posted == lexemes

@@ -11,11 +11,11 @@ from ingest.steps.fetch import sync_fetch
 from ingest.steps.process import sync_process_batch
 from sources.models import SyncItem, SyncJob
 
-# Pending items, the pipeline, the store (documents, revisions, access lists), the chunks
-# and embeddings (written per group of the overlapped process step), the duplicate signatures,
+# Pending items, the pipeline, the store (documents, revisions, access lists), the chunks, their postings and
+# embeddings (written per group of the overlapped process step), the duplicate signatures,
 # then the bookkeeping (purged check, items, job), each a set-based statement or a few:
 # nothing is per document.
-BATCH_QUERIES = 35
+BATCH_QUERIES = 36
 BATCH_QUERIES_PER_DOCUMENT = 0
 
 
