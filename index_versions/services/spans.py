@@ -15,6 +15,8 @@ and N is the newest version id, so no version lies after N.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
+
 from index_versions.models import OPEN, DuplicateSpan, MembershipSpan
 
 _BATCH = 5000
@@ -84,14 +86,28 @@ class SpanTable:
                 found[key] = (row[0], tuple(row[1 + len(self.key) :]))
         return found
 
-    def new_span(self, key, values: tuple, version_id: int):
-        keys = (key,) if len(self.key) == 1 else key
-        fields = {
-            **dict(self.scope),
-            **dict(zip(self.key, keys, strict=True)),
-            **dict(zip(self.values, values, strict=True)),
-        }
-        return self.model(valid_from=version_id, **fields)
+    def insert(self, spans: list[tuple], version_id: int) -> None:
+        """Open a span at ``version_id`` for each ``(key, values)``: one statement per batch, no model objects.
+
+        The build writes thousands of statistics spans; building a model instance per row
+        cost more than the database's work.
+        """
+        names = [name for name, _ in self.scope] + [*self.key, *self.values, "valid_from"]
+        fields = [self.model._meta.get_field(name) for name in names]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        scope = [value for _, value in self.scope]
+        for start in range(0, len(spans), _BATCH):
+            rows = [
+                (*scope, *((key,) if len(self.key) == 1 else key), *values, version_id)
+                for key, values in spans[start : start + _BATCH]
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.model._meta.db_table} ({columns}, valid_to) "
+                    f"SELECT *, {OPEN} FROM unnest({arrays})",
+                    [list(column) for column in zip(*rows, strict=True)],
+                )
 
 
 MEMBERSHIP = SpanTable(MembershipSpan, ("revision_id", "source_id"))
@@ -109,7 +125,7 @@ def spans_apply(
     touched = table.changed_since(base_id) | set(delta)
     base = table.content_at(base_id, touched)
     closes: list[int] = []
-    opens: list = []
+    opens: list[tuple] = []
     keys = list(touched)
     for start in range(0, len(keys), _BATCH):
         batch = keys[start : start + _BATCH]
@@ -120,8 +136,8 @@ def spans_apply(
             if span is not None and span[1] != final:
                 closes.append(span[0])
             if final is not None and (span is None or span[1] != final):
-                opens.append(table.new_span(key, final, version_id))
+                opens.append((key, final))
     for start in range(0, len(closes), _BATCH):
         table.model.objects.filter(pk__in=closes[start : start + _BATCH]).update(valid_to=version_id)
-    table.model.objects.bulk_create(opens, batch_size=_BATCH)
+    table.insert(opens, version_id)
     return {key: (base.get(key), final) for key, final in delta.items() if base.get(key) != final}

@@ -8,14 +8,15 @@ import pytest
 
 from ingest.lifecycle import sync_job_claim
 from ingest.steps.fetch import sync_fetch
-from ingest.steps.process import sync_process_batch
+from ingest.steps.process import sync_process_batches
 from sources.models import SyncItem, SyncJob
 
-# Pending items, the pipeline, the store (documents, revisions, access lists), the chunks, their postings and
+# Pending items, the pipeline, the look for a next batch (is the job still ours, any items
+# left), the store (documents, revisions, access lists), the chunks, their postings and
 # embeddings (written per group of the overlapped process step), the duplicate signatures,
 # then the bookkeeping (purged check, items, job), each a set-based statement or a few:
 # nothing is per document.
-BATCH_QUERIES = 36
+BATCH_QUERIES = 38
 BATCH_QUERIES_PER_DOCUMENT = 0
 
 
@@ -35,5 +36,5 @@ def test_a_sync_batch_runs_a_fixed_number_of_queries_plus_a_fixed_figure_per_doc
     files = {f"doc{n}.md": f"# Topic {n}\n\nFact number {n} about area {n * 13}." for n in range(documents)}
     job = _fetched_job(folder_source("wiki", files))
     with django_assert_num_queries(BATCH_QUERIES + BATCH_QUERIES_PER_DOCUMENT * documents):
-        sync_process_batch(job)
+        sync_process_batches(job)
     assert SyncItem.objects.filter(job=job, state=SyncItem.State.DONE).count() == documents
