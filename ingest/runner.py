@@ -12,7 +12,7 @@ from django.utils import timezone
 from ingest.lifecycle import cancel_message, job_lock, sync_job_claim, sync_job_end
 from ingest.steps.fetch import sync_fetch
 from ingest.steps.finish import sync_finish
-from ingest.steps.process import sync_process_batch
+from ingest.steps.process import sync_process_batches
 from sources.models import SyncJob
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def sync_job_advance(*, job_id: int, attempt: int) -> bool:
                 sync_fetch(job)
                 return True
             if job.phase == SyncJob.Phase.PROCESS:
-                sync_process_batch(job)
+                sync_process_batches(job)
                 return True
             sync_finish(job)
             return False

@@ -262,8 +262,11 @@ SOURCE_ALLOWED_PATHS = [
 # (the source grant alone decides). Only for tickets sources with an access_field.
 SOURCE_TICKETS_EMPTY_ACCESS = os.environ.get("SOURCE_TICKETS_EMPTY_ACCESS", "hidden")
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
-# Documents parsed and embedded per sync task: no single task runs for hours.
+# Documents marked done together (the work a killed worker redoes at most).
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
+# A sync task takes batches for about this long, the next one parsed while this one embeds:
+# the model waits at task boundaries only, and no single task runs for hours. 0: one batch per task.
+SYNC_STEP_SECONDS = float(os.environ.get("SYNC_STEP_SECONDS", "60"))
 # Per-document parser deadline; the parser process is killed after it.
 SOURCE_PARSE_TIMEOUT_SECONDS = float(os.environ.get("SOURCE_PARSE_TIMEOUT_SECONDS", "60"))
 # The parser process's address-space limit: a document that needs more fails alone, with a reason.
