@@ -20,6 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from django.conf import settings
+from tokenizers import Tokenizer
 
 from index_versions import embedding_backends
 from ragplatform.exceptions import InvalidInput
@@ -149,24 +150,47 @@ def max_input_tokens(identity: str | None = None) -> int:
     return int(encoder(identity).max_seq_length) - 2
 
 
+@functools.lru_cache(maxsize=8)
+def _measuring_tokenizer(identity: str | None):
+    """A private copy of the model's fast tokenizer, without truncation or padding, for the chunker.
+
+    transformers sets truncation on its shared tokenizer for every call, so counting on
+    one thread while the embedding thread tokenizes could read a truncated length; the
+    copy shares no state, and skips the wrapper's per-call work (half the time of a count).
+    ``None`` for a model without a fast tokenizer.
+    """
+    shared = encoder(identity).tokenizer
+    if not getattr(shared, "is_fast", False):
+        return None
+    private = Tokenizer.from_str(shared.backend_tokenizer.to_str())
+    private.no_truncation()
+    private.no_padding()
+    return private
+
+
+def _token_offsets(identity: str | None):
+    """``offsets(text) -> [(start, end)]`` of the model's tokens in ``text``, no special tokens."""
+    private = _measuring_tokenizer(identity)
+    if private is not None:
+        return lambda text: private.encode(text, add_special_tokens=False).offsets
+    shared = encoder(identity).tokenizer
+    return lambda text: shared(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
+        "offset_mapping"
+    ]
+
+
 def token_counter(identity: str | None = None):
     """``count(text) -> int`` in the model's own tokens (what the chunker measures)."""
-    tokenizer = encoder(identity).tokenizer
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-
-    return count
+    offsets = _token_offsets(identity)
+    return lambda text: len(offsets(text))
 
 
 def token_windows(identity: str | None = None):
     """``windows(text, size, overlap) -> [str]``: cuts text by the model's tokens, on the text's own characters."""
-    tokenizer = encoder(identity).tokenizer
+    token_offsets = _token_offsets(identity)
 
     def windows(text: str, size: int, overlap: int) -> list[str]:
-        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
-            "offset_mapping"
-        ]
+        offsets = token_offsets(text)
 
         def inside_word(i: int) -> bool:  # token i continues the word of token i - 1
             return offsets[i][0] == offsets[i - 1][1]
