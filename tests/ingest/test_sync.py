@@ -100,33 +100,30 @@ def test_parser_timeout_fails_the_document_and_keeps_its_previous_content(folder
     assert "First edition." in kept.content
 
 
-def test_progress_grows_batch_by_batch(folder_source, settings):
+@pytest.mark.parametrize(
+    ("step_seconds", "steps"),
+    [
+        # One batch per step: progress after each.
+        (0, [("process", 0, 5), ("process", 2, 5), ("process", 4, 5), ("process", 5, 5), ("finish", 5, 5)]),
+        # Time for every batch in one step: the fetch, that step, then the step that finds none left.
+        (600, [("process", 0, 5), ("process", 5, 5), ("finish", 5, 5)]),
+    ],
+)
+def test_progress_grows_batch_by_batch_whether_a_step_takes_one_batch_or_all(
+    folder_source, settings, step_seconds, steps
+):
     settings.SYNC_BATCH_DOCUMENTS = 2
-    settings.SYNC_STEP_SECONDS = 0  # one batch per step
+    settings.SYNC_STEP_SECONDS = step_seconds
     source = folder_source("wiki", corpus(5))
     job = sync_job_claim(job_id=SyncJob.objects.create(source=source).pk)
     seen = []
     while sync_job_advance(job_id=job.pk, attempt=job.attempt):
         job.refresh_from_db()
         seen.append((job.phase, job.progress_done, job.progress_total))
-    assert seen == [("process", 0, 5), ("process", 2, 5), ("process", 4, 5), ("process", 5, 5), ("finish", 5, 5)]
+    assert seen == steps
     job.refresh_from_db()
-    assert (job.status, job.progress_done, job.progress_total) == (SyncJob.Status.SUCCEEDED, 5, 5)
+    assert (job.status, job.counts["added"], job.progress_done) == (SyncJob.Status.SUCCEEDED, 5, 5)
     assert not SyncItem.objects.exists()  # staged bytes are dropped when the job ends
-
-
-def test_one_step_takes_batches_until_its_time_is_spent_marking_each_batch(folder_source, settings):
-    settings.SYNC_BATCH_DOCUMENTS = 2
-    source = folder_source("wiki", corpus(5))
-    job = sync_job_claim(job_id=SyncJob.objects.create(source=source).pk)
-    seen = []
-    while sync_job_advance(job_id=job.pk, attempt=job.attempt):
-        job.refresh_from_db()
-        seen.append((job.phase, job.progress_done, job.progress_total))
-    # The default minute covers all three batches: the fetch, one process step, the finding that none is left.
-    assert seen == [("process", 0, 5), ("process", 5, 5), ("finish", 5, 5)]
-    job.refresh_from_db()
-    assert (job.status, job.counts["added"]) == (SyncJob.Status.SUCCEEDED, 5)
 
 
 def test_cancelled_sync_ends_cleanly_without_a_version(folder_source, sync_now, settings, staff):
