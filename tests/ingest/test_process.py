@@ -6,14 +6,16 @@ Mirrors ``ingest/steps/process.py``. Real parser process, real model, real datab
 from collections import Counter
 
 import numpy as np
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from index_versions import embedding
 from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting
 from ingest.lifecycle import sync_job_claim
 from ingest.runner import sync_job_advance
-from ingest.steps.process import GROUP_DOCUMENTS
+from ingest.steps.process import GROUP_DOCUMENTS, sync_process_batches
 from sources.models import Document, DocumentRevision, SyncItem, SyncJob
 
 DOCUMENTS = 2 * GROUP_DOCUMENTS + 10  # three groups in one batch
@@ -91,3 +93,16 @@ def test_chunks_are_stored_with_their_keyword_postings_before_any_version_exists
     lexemes = {c.pk: len(c.search_vector.split()) for c in Chunk.objects.all()}
     posted = Counter(KeywordPosting.objects.values_list("chunk_id", flat=True))
     assert len(lexemes) == DOCUMENTS and posted == lexemes
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_a_step_takes_no_further_batch_once_its_job_is_cancelled(folder_source, settings, cancelled):
+    settings.SYNC_BATCH_DOCUMENTS = 2
+    source = folder_source("wiki", {f"doc{i}.md": f"# Topic {i}\n\nFact {i} about area {i * 3}." for i in range(6)})
+    job = sync_job_claim(job_id=SyncJob.objects.create(source=source).pk)
+    sync_job_advance(job_id=job.pk, attempt=job.attempt)  # fetch
+    if cancelled:  # requested while the step runs: its runner checked before it began
+        SyncJob.objects.filter(pk=job.pk).update(cancel_requested_at=timezone.now())
+    sync_process_batches(SyncJob.objects.get(pk=job.pk))
+    done = SyncItem.objects.filter(job=job, state=SyncItem.State.DONE).count()
+    assert (done, SyncJob.objects.get(pk=job.pk).progress_done) == ((2, 2) if cancelled else (6, 6))
