@@ -13,6 +13,7 @@ A step takes batches for about ``SYNC_STEP_SECONDS``, so the pipeline drains onc
 step rather than once per batch, and no task runs for long.
 """
 
+import itertools
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from sources.services.documents import ParsedDocument, documents_store
 # Documents stored, chunked and embedded together: small enough that the model starts early in a batch,
 # large enough for long, length-sorted forward passes across documents.
 GROUP_DOCUMENTS = 25
+# A step's first group: the model starts once a few documents are parsed, not a whole group.
+LEAD_GROUP_DOCUMENTS = 5
 
 
 def _batch_size() -> int:
@@ -123,8 +126,12 @@ class _Batch:
     stored: dict[str, tuple[int, int]] = field(default_factory=dict)
     work: dict[str, int] = field(default_factory=lambda: {"embeddings_computed": 0, "bytes": 0})
 
-    def groups(self) -> list[list[Future]]:
-        return [self.parsed[start : start + GROUP_DOCUMENTS] for start in range(0, len(self.parsed), GROUP_DOCUMENTS)]
+    def groups(self, *, lead: int = GROUP_DOCUMENTS) -> list[list[Future]]:
+        """The batch cut into groups: the first of ``lead`` documents, the others of :data:`GROUP_DOCUMENTS`."""
+        bounds = [0, min(lead, len(self.parsed))]
+        while bounds[-1] < len(self.parsed):
+            bounds.append(min(bounds[-1] + GROUP_DOCUMENTS, len(self.parsed)))
+        return [self.parsed[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
 def _batch_done(job: SyncJob, batch: _Batch) -> None:
@@ -155,6 +162,8 @@ def sync_process_batches(job: SyncJob) -> None:
     fixed number of statements per group of :data:`GROUP_DOCUMENTS` whatever its size.
     The next batch is parsed while this one is stored and embedded, so the model does
     not wait at batch boundaries; with ``SYNC_STEP_SECONDS`` 0 a step takes one batch.
+    A cancel requested meanwhile stops the step after the batch in hand and the one
+    already parsed ahead.
     """
     first = _pending(job, after=0)
     if not first:
@@ -187,7 +196,8 @@ def sync_process_batches(job: SyncJob) -> None:
             if time.monotonic() < deadline and _may_continue(job):
                 following = _pending(job, after=batch.items[-1].pk)
                 upcoming = batch_open(following) if following else None
-            groups = batch.groups()
+            # While the model has nothing to embed yet, a short first group gets it started.
+            groups = batch.groups(lead=LEAD_GROUP_DOCUMENTS if embedding_group is None else GROUP_DOCUMENTS)
             for index, futures in enumerate(groups):
                 group = [future.result() for future in futures]
                 group_stored = _store(job, group)

@@ -15,10 +15,10 @@ from index_versions import embedding
 from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting
 from ingest.lifecycle import sync_job_claim
 from ingest.runner import sync_job_advance
-from ingest.steps.process import GROUP_DOCUMENTS, sync_process_batches
+from ingest.steps.process import GROUP_DOCUMENTS, LEAD_GROUP_DOCUMENTS, sync_process_batches
 from sources.models import Document, DocumentRevision, SyncItem, SyncJob
 
-DOCUMENTS = 2 * GROUP_DOCUMENTS + 10  # three groups in one batch
+DOCUMENTS = 2 * GROUP_DOCUMENTS + 10  # four groups in one batch: a short lead, two whole, the rest
 
 
 def corpus(n: int) -> dict[str, str | bytes]:
@@ -61,7 +61,11 @@ def test_a_batch_costs_the_same_queries_whatever_number_of_documents_a_group_hol
         return len(queries)
 
     process_queries(1)  # the pipeline row and the model are made once, by the first sync
-    assert process_queries(3) == process_queries(GROUP_DOCUMENTS)
+    one_group = process_queries(3)
+    assert one_group == process_queries(LEAD_GROUP_DOCUMENTS)
+    # A step's first group is short, so the model starts early; the next one is whole.
+    two_groups = process_queries(LEAD_GROUP_DOCUMENTS + 1)
+    assert two_groups > one_group and two_groups == process_queries(LEAD_GROUP_DOCUMENTS + GROUP_DOCUMENTS)
 
 
 def test_a_batch_whose_worker_died_before_marking_it_done_is_redone_without_duplicates(folder_source):
