@@ -262,7 +262,8 @@ SOURCE_ALLOWED_PATHS = [
 # (the source grant alone decides). Only for tickets sources with an access_field.
 SOURCE_TICKETS_EMPTY_ACCESS = os.environ.get("SOURCE_TICKETS_EMPTY_ACCESS", "hidden")
 SOURCE_MAX_DOCUMENT_BYTES = int(os.environ.get("SOURCE_MAX_DOCUMENT_BYTES", str(10 * 1024 * 1024)))
-# Documents marked done together (the work a killed worker redoes at most).
+# Documents marked done together: a killed worker's replacement parses again at most two batches
+# (the one in hand and the one parsed ahead); their vectors are kept.
 SYNC_BATCH_DOCUMENTS = int(os.environ.get("SYNC_BATCH_DOCUMENTS", "100"))
 # A sync task takes batches for about this long, the next one parsed while this one embeds:
 # the model waits at task boundaries only, and no single task runs for hours. 0: one batch per task.

@@ -128,10 +128,8 @@ class _Batch:
 
     def groups(self, *, lead: int = GROUP_DOCUMENTS) -> list[list[Future]]:
         """The batch cut into groups: the first of ``lead`` documents, the others of :data:`GROUP_DOCUMENTS`."""
-        bounds = [0, min(lead, len(self.parsed))]
-        while bounds[-1] < len(self.parsed):
-            bounds.append(min(bounds[-1] + GROUP_DOCUMENTS, len(self.parsed)))
-        return [self.parsed[start:end] for start, end in itertools.pairwise(bounds) if end > start]
+        starts = [0, *range(lead, len(self.parsed), GROUP_DOCUMENTS)]
+        return [self.parsed[start:end] for start, end in itertools.pairwise([*starts, len(self.parsed)])]
 
 
 def _batch_done(job: SyncJob, batch: _Batch) -> None:
