@@ -32,8 +32,10 @@ _SOURCE_STATS = SourceStatSpan._meta.db_table
 # holding all of its words (almost none). Its top-level ANDs become ORs, so a chunk
 # matching more of the words ranks higher instead; quoted phrases (<->) are kept, and a
 # query with a negation (-word) keeps its AND meaning, where OR would match nearly everything.
+# ``plain``: neither, so the query is an OR of single lexemes, which every chunk holding one of them matches.
 _TSQUERY = """
-    SELECT CASE WHEN strpos(w::text, '!') > 0 THEN w ELSE replace(w::text, ' & ', ' | ')::tsquery END AS query
+    SELECT CASE WHEN strpos(w::text, '!') > 0 THEN w ELSE replace(w::text, ' & ', ' | ')::tsquery END AS query,
+           strpos(w::text, '!') = 0 AND strpos(w::text, '<') = 0 AS plain
     FROM websearch_to_tsquery('english', %(query)s) w
 """
 
@@ -223,15 +225,20 @@ class SearchStatement:
                 restriction=self.restriction,
             )
         # Candidates passed the version's rows and the restriction above, in this statement: only the
-        # query's own meaning (phrases, negations) is checked here.
+        # query's own meaning (phrases, negations) is checked here. A plain query needs no check: each
+        # candidate holds a posting of a query lexeme, and postings are its search vector's lexemes.
+        # Each branch is gated by a one-time filter, so a plain query reads no chunk here.
         matches = Sql(
             f"""
                 SELECT cd.chunk_id, cd.document_id, cd.source_id, cd.revision_id
                 FROM candidates cd
+                WHERE (SELECT plain FROM q)
+                UNION ALL
+                SELECT cd.chunk_id, cd.document_id, cd.source_id, cd.revision_id
+                FROM candidates cd
                 -- A primary-key probe per candidate (OFFSET 0: not flattened into a scan of every chunk).
                 CROSS JOIN LATERAL (SELECT c.search_vector FROM {_CHUNK} c WHERE c.id = cd.chunk_id OFFSET 0) c
-                CROSS JOIN q
-                WHERE c.search_vector @@ q.query"""
+                WHERE (SELECT NOT plain FROM q) AND c.search_vector @@ (SELECT query FROM q)"""
         )
         self.legs["keyword_statistics"] = statistics
         self.legs["keyword_candidates"] = candidates

@@ -388,6 +388,16 @@ def test_keyword_search_ors_the_words_of_a_question_and_stems_them(coded, grant,
     assert search(user=alice, query="leave -parental", k=5, mode="keyword").results == []
 
 
+def test_a_quoted_phrase_matches_only_its_words_in_order(coded, grant, alice):
+    """Every candidate holds a query word; only a phrase (or a negation) is checked against the text."""
+    grant(coded, user=alice)
+    found = search(user=alice, query="leave paid", k=5, mode="keyword").results
+    assert [hit.uri.rsplit("/", 1)[-1] for hit in found] == ["leave.txt"]
+    phrase = search(user=alice, query='"paid leave"', k=5, mode="keyword").results
+    assert [hit.uri.rsplit("/", 1)[-1] for hit in phrase] == ["leave.txt"]
+    assert search(user=alice, query='"leave paid"', k=5, mode="keyword").results == []
+
+
 def test_hybrid_ranks_a_chunk_found_by_both_legs_first(coded, grant, alice):
     grant(coded, user=alice)
     hybrid = search(user=alice, query="flux capacitor calibration fault", k=2, mode="hybrid").results
