@@ -70,6 +70,15 @@ LEG_POOL = "search-leg"
 _SEARCH_OPTIONS = {**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
+@dataclasses.dataclass(frozen=True)
+class Visible:
+    """What the plan probe found: ``chunks``, counted only up to one past the larger plan threshold,
+    and ``share``, the version's share in the sources the caller may read (at least the visible share)."""
+
+    chunks: float
+    share: float
+
+
 def hybrid_search(
     *,
     user,
@@ -95,20 +104,21 @@ def hybrid_search(
     outside_transaction = not connection.in_atomic_block  # read before the savepoint below opens one
     with read_only_planned(_SEARCH_OPTIONS) as cursor:
         visible = visible_chunks(cursor, statement=statement)
-        in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel(visible, outside_transaction)
+        in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel(visible.chunks, outside_transaction)
         keyword_plan = plan = None
         if mode != SearchMode.VECTOR:
-            few = visible <= settings.KEYWORD_EXACT_MAX_CHUNKS
+            few = visible.chunks <= settings.KEYWORD_EXACT_MAX_CHUNKS
             keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
             statement.add_keyword_leg(query=query, plan=keyword_plan)
         if mode != SearchMode.KEYWORD:
-            plan = SearchPlan.EXACT if visible <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
+            plan = SearchPlan.EXACT if visible.chunks <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
         vector_rows = None
         if in_parallel:
             vector_rows = background_pool(LEG_POOL, max_workers=4).submit(
                 _vector_rows_read,
                 statement=SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters),
                 plan=plan,
+                visible=visible,
                 query_vector=query_vector,
             )
         if mode == SearchMode.HYBRID:
@@ -119,7 +129,7 @@ def hybrid_search(
         if vector_rows is not None:
             statement.vector_rows_use(vector_rows.result())
         elif plan is not None:
-            planner_options_set(cursor, _vector_options(plan, statement))
+            planner_options_set(cursor, _vector_options(plan, statement, visible))
             statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
         sql = statement.sql()
         cursor.execute(sql.text, sql.params)
@@ -143,11 +153,11 @@ def _legs_in_parallel(visible: float, outside_transaction: bool) -> bool:
     return settings.HYBRID_PARALLEL_LEGS and outside_transaction and visible >= settings.HYBRID_PARALLEL_MIN_CHUNKS
 
 
-def _vector_rows_read(*, statement: SearchStatement, plan: str, query_vector) -> list[tuple]:
+def _vector_rows_read(*, statement: SearchStatement, plan: str, visible: Visible, query_vector) -> list[tuple]:
     """The vector leg's rows, read on this (pool) thread's own connection; the caller checks them again."""
     close_old_connections()
     try:
-        with read_only_planned({**_SEARCH_OPTIONS, **_vector_options(plan, statement)}) as cursor:
+        with read_only_planned({**_SEARCH_OPTIONS, **_vector_options(plan, statement, visible)}) as cursor:
             statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
             sql = statement.vector_sql()
             cursor.execute(sql.text, sql.params)
@@ -156,13 +166,13 @@ def _vector_rows_read(*, statement: SearchStatement, plan: str, query_vector) ->
         close_old_connections()  # as a request's end does: CONN_MAX_AGE, and a connection that failed
 
 
-def _vector_options(plan: str, statement: SearchStatement) -> dict[str, str]:
+def _vector_options(plan: str, statement: SearchStatement, visible: Visible) -> dict[str, str]:
     """HNSW's iterative scan keeps reading the graph until k rows pass the ACL (docs/search.md)."""
     if plan != SearchPlan.HNSW:
         return {}
     return {
         "hnsw.iterative_scan": "relaxed_order",
-        "hnsw.ef_search": str(max(settings.HNSW_EF_SEARCH, statement.depth)),
+        "hnsw.ef_search": str(hnsw_ef_search(depth=statement.depth, share=visible.share)),
         "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
     }
 
@@ -171,17 +181,33 @@ def _resolved(query_vector):
     return query_vector.result() if isinstance(query_vector, Future) else query_vector
 
 
-def visible_chunks(cursor, *, statement: SearchStatement) -> int:
-    """About how many chunks the caller may read, counted only up to one past the larger plan threshold.
+def visible_chunks(cursor, *, statement: SearchStatement) -> Visible:
+    """About how many chunks the caller may read, and the share of the version their sources hold.
 
-    Both legs choose their plan from it (``docs/search.md``): a count of visible
-    documents that stops early, times the version's chunks per document.
+    Both legs choose their plan from the count (``docs/search.md``): visible documents,
+    counted until the threshold is passed, times the version's chunks per document.
+    The share sets how far the HNSW scan looks (:func:`hnsw_ef_search`).
     """
     limit = max(settings.SEARCH_EXACT_MAX_CHUNKS, settings.KEYWORD_EXACT_MAX_CHUNKS)
     chunks_per_document = _chunks_per_document(statement.version)
     probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1)
     cursor.execute(probe.text, probe.params)
-    return cursor.fetchone()[0] * chunks_per_document
+    documents, granted_chunks = cursor.fetchone()
+    total = (statement.version.counts or {}).get("chunks") or 0
+    share = min(float(granted_chunks) / total, 1.0) if granted_chunks and total else 1.0
+    return Visible(chunks=documents * chunks_per_document, share=share)
+
+
+# How ef_search grows as the share the caller may read shrinks: HNSW walks the graph regardless of the
+# ACL, so its first candidate list holds about ef x share visible rows (docs/search.md, the measurements).
+_EF_SHARE_EXPONENT = 0.6
+_EF_SEARCH_MAX = 1000  # pgvector's own bound on hnsw.ef_search
+
+
+def hnsw_ef_search(*, depth: int, share: float) -> int:
+    """``HNSW_EF_SEARCH`` (at least ``depth``) divided by ``share ** 0.6``: 100 at 100%, 152 at 50%, 398 at 10%."""
+    base = max(settings.HNSW_EF_SEARCH, depth)
+    return min(max(round(base / max(share, 1e-6) ** _EF_SHARE_EXPONENT), base), max(_EF_SEARCH_MAX, base))
 
 
 def vector_search(

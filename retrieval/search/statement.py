@@ -91,12 +91,24 @@ class SearchStatement:
         return compose("{visible} AND {narrowing}", visible=self.visible, narrowing=self.narrowing)
 
     def plan_probe(self, *, limit: int) -> Sql:
-        """Visible documents, counted up to ``limit`` (both legs' plan decision, :func:`search.visible_chunks`)."""
+        """Visible documents counted up to ``limit``, and the chunks of the sources the caller may read.
+
+        Both legs' plan decision, and the HNSW scan's breadth (:func:`search.visible_chunks`). The
+        second is the version's per-source statistics summed over the granted sources, as the keyword
+        leg's corpus size is: no content, and nothing of a source the caller may not read.
+        """
         probe = compose(
-            "SELECT count(*) FROM (SELECT 1 FROM ({rows}) vd WHERE {restriction} LIMIT %(probe_limit)s) visible",
-            {"probe_limit": limit},
+            f"""SELECT
+                (SELECT count(*) FROM (
+                    SELECT 1 FROM ({{rows}}) vd WHERE {{restriction}} LIMIT %(probe_limit)s
+                ) visible),
+                (SELECT coalesce(sum(st.chunks), 0) FROM {_SOURCE_STATS} st
+                 WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
+                   AND st.valid_to > %(version_id)s AND {{readable}})""",
+            {"probe_limit": limit, "pipeline_id": self.version.pipeline_id},
             rows=self.rows,
             restriction=self.restriction,
+            readable=visible_sources_condition(user=self.user, source_column="st.source_id"),
         )
         self.legs["plan_probe"] = probe
         return probe.checked()

@@ -1,3 +1,4 @@
+import re
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from index_versions.models import IndexVersion
 from index_versions.selectors import version_entries
 from index_versions.services.activation import index_version_activate
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
+from retrieval.search.selectors import hnsw_ef_search
 from sources.models import DocumentRevision
 from tests.corpus import HR, WIKI, WIKI_WITH_STYLE
 
@@ -121,6 +123,31 @@ def test_options_do_not_outlive_the_search_even_inside_a_callers_transaction(two
         assert cursor.fetchone()[0] == before == "on"
         cursor.execute("SELECT current_setting('hnsw.iterative_scan', true)")
         assert cursor.fetchone()[0] in (None, "", "off")
+
+
+def _ef_search_of(user, *, mode: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        search(user=user, query="deploy", k=5, mode=mode)
+    (value,) = [int(m) for q in queries.captured_queries for m in re.findall(r"'hnsw.ef_search', '(\d+)'", q["sql"])]
+    return value
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_the_hnsw_scan_looks_further_for_a_caller_who_may_read_less(two_sources, grant, alice, bob, settings, mode):
+    """The graph walk ignores the ACL: the smaller the share the caller may read, the more candidates it keeps."""
+    hr, wiki = two_sources
+    settings.SEARCH_EXACT_MAX_CHUNKS = 0  # HNSW whatever the size
+    grant(wiki, user=alice)
+    grant(wiki, user=bob)
+    grant(hr, user=bob)
+    assert _ef_search_of(bob, mode=mode) == settings.HNSW_EF_SEARCH  # may read the whole version
+    assert _ef_search_of(alice, mode=mode) > settings.HNSW_EF_SEARCH
+
+
+def test_ef_search_grows_as_the_readable_share_shrinks_up_to_pgvectors_bound(settings):
+    settings.HNSW_EF_SEARCH = 100
+    assert [hnsw_ef_search(depth=20, share=share) for share in (1.0, 0.5, 0.1, 0.0)] == [100, 152, 398, 1000]
+    assert hnsw_ef_search(depth=150, share=1.0) == 150  # never below the leg's depth
 
 
 @pytest.mark.parametrize(("plan", "queries"), [(SearchPlan.EXACT, 8), (SearchPlan.HNSW, 9)], indirect=["plan"])
