@@ -52,6 +52,9 @@ class DocumentAccessList(models.Model):
     document = models.OneToOneField(
         "sources.Document", on_delete=models.CASCADE, primary_key=True, related_name="access_list"
     )
+    # The document's source, so a search knows which sources have lists at all and probes no list for a
+    # document of any other. A (document, source) foreign key keeps it the document's own (migration 0008).
+    source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+", editable=False)
     principals = ArrayField(models.CharField(max_length=320), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -240,7 +240,10 @@ def document_access_lists_set(*, source_id: int, lists: dict[int, list | tuple |
         DocumentAccessList.objects.filter(document_id__in=removed).delete()
     if changed:
         DocumentAccessList.objects.bulk_create(
-            [DocumentAccessList(document_id=d, principals=principals) for d, principals in changed.items()],
+            [
+                DocumentAccessList(document_id=d, source_id=source_id, principals=principals)
+                for d, principals in changed.items()
+            ],
             update_conflicts=True,
             unique_fields=["document"],
             update_fields=["principals", "updated_at"],

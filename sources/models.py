@@ -66,6 +66,8 @@ class Document(models.Model):
         permissions = [("purge_document", "Can purge documents from every index version")]
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="document_unique_external_id"),
+            # What an access list's (document, source) foreign key refers to (acl.DocumentAccessList).
+            models.UniqueConstraint(fields=["id", "source"], name="document_id_source"),
         ]
         # Garbage collection finds the tombstones (few) without reading every document.
         indexes = [models.Index(fields=["purged_at"], condition=Q(purged_at__isnull=False), name="document_tombstones")]

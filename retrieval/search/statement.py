@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from acl.selectors import visibility_condition, visible_sources_condition
+from acl.selectors import access_listed_sources, visibility_condition, visible_sources_condition
 from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting, SourceStatSpan, TermStatSpan
 from index_versions.selectors import version_duplicates, version_rows
 from ragplatform.sql import Sql, compose, join, merged_params
@@ -91,21 +91,32 @@ class SearchStatement:
         return compose("{visible} AND {narrowing}", visible=self.visible, narrowing=self.narrowing)
 
     def plan_probe(self, *, limit: int) -> Sql:
-        """Visible documents counted up to ``limit``, and the chunks of the sources the caller may read.
+        """The chunks of the sources the caller may read, and their visible documents counted up to ``limit``.
 
         Both legs' plan decision, and the HNSW scan's breadth (:func:`search.visible_chunks`). The
-        second is the version's per-source statistics summed over the granted sources, as the keyword
-        leg's corpus size is: no content, and nothing of a source the caller may not read.
+        first is the version's per-source statistics summed over the granted sources, as the keyword
+        leg's corpus size is: no content, and nothing of a source the caller may not read. The count
+        runs only where those chunks may not all be visible: a granted source holds access lists,
+        filters narrow the search, or the statistics are missing (NULL otherwise).
         """
+        counted = (
+            Sql("TRUE")
+            if self.filters != NO_FILTERS
+            else compose("cardinality({listed}) > 0", listed=access_listed_sources(user=self.user))
+        )
         probe = compose(
-            f"""SELECT
-                (SELECT count(*) FROM (
-                    SELECT 1 FROM ({{rows}}) vd WHERE {{restriction}} LIMIT %(probe_limit)s
-                ) visible),
-                (SELECT coalesce(sum(st.chunks), 0) FROM {_SOURCE_STATS} st
-                 WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
-                   AND st.valid_to > %(version_id)s AND {{readable}})""",
+            f"""SELECT granted.chunks, CASE WHEN {{counted}} OR granted.chunks = 0 THEN (
+                    SELECT count(*) FROM (
+                        SELECT 1 FROM ({{rows}}) vd WHERE {{restriction}} LIMIT %(probe_limit)s
+                    ) visible
+                ) END
+            FROM (
+                SELECT coalesce(sum(st.chunks), 0) AS chunks FROM {_SOURCE_STATS} st
+                WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
+                  AND st.valid_to > %(version_id)s AND {{readable}}
+            ) granted""",
             {"probe_limit": limit, "pipeline_id": self.version.pipeline_id},
+            counted=counted,
             rows=self.rows,
             restriction=self.restriction,
             readable=visible_sources_condition(user=self.user, source_column="st.source_id"),

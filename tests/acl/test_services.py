@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from acl.models import ApiKey, AuditEvent, DocumentAccessList
@@ -11,6 +12,7 @@ from acl.services import (
     api_key_rotate,
     audit_purge,
     document_access_list_set,
+    document_access_lists_set,
     principal_normalise,
     query_text_retained,
     service_account_create,
@@ -46,6 +48,18 @@ def test_principal_normalise(given, stored):
 def test_access_list_is_stored_normalised_and_deduplicated(document):
     document_access_list_set(document=document, principals=["bob", "Bob@X.org", "bob@x.org", " ", "bob"])
     assert DocumentAccessList.objects.get(document=document).principals == ["bob", "bob@x.org"]
+
+
+def test_an_access_list_carries_its_documents_source_and_no_other(document, folder_source):
+    """Searches probe lists only in sources that hold one, so a list filed under another source would be skipped."""
+    other = folder_source("other", {"b.md": "# B\n\ntext"})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        document_access_lists_set(source_id=other.pk, lists={document.pk: ["carol"]})
+    assert not DocumentAccessList.objects.filter(document=document).exists()
+    document_access_list_set(document=document, principals=["bob"])
+    assert DocumentAccessList.objects.get(document=document).source_id == document.source_id
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DocumentAccessList.objects.filter(document=document).update(source_id=other.pk)
 
 
 def test_none_removes_the_list_and_an_empty_list_means_nobody(document):

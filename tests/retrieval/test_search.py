@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 
 from acl.models import SourceGrant
 from acl.services import document_access_list_set
-from index_versions.models import IndexVersion
-from index_versions.selectors import version_entries
+from index_versions.models import Chunk, IndexVersion
+from index_versions.selectors import index_version_active, version_entries
 from index_versions.services.activation import index_version_activate
+from ragplatform.sql import read_only_planned
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
-from retrieval.search.selectors import hnsw_ef_search
+from retrieval.search.selectors import hnsw_ef_search, visible_chunks
+from retrieval.search.statement import SearchStatement
+from retrieval.search.types import NO_FILTERS
 from sources.models import DocumentRevision
 from tests.corpus import HR, WIKI, WIKI_WITH_STYLE
 
@@ -404,6 +407,27 @@ def test_an_access_list_hides_a_document_from_every_mode(coded, grant, alice, bo
     document_access_list_set(document=codes, principals=["bob"])
     assert codes.pk not in {h.document_id for h in search(user=alice, query="XQZ-7731", k=10, mode=mode).results}
     assert codes.pk in {h.document_id for h in search(user=bob, query="XQZ-7731", k=10, mode=mode).results}
+
+
+def test_the_plan_probe_counts_documents_only_where_an_access_list_or_a_filter_may_hide_some(
+    coded, grant, alice, settings
+):
+    grant(coded, user=alice)
+    settings.SEARCH_EXACT_MAX_CHUNKS = settings.KEYWORD_EXACT_MAX_CHUNKS = 0  # a count stops at one document
+    version = index_version_active()
+    in_source = version_entries(version, source_id=coded.pk).values("revision_id")
+    chunks = Chunk.objects.filter(pipeline=version.pipeline, revision_id__in=in_source).count()
+    assert chunks >= 2
+
+    def probed(filters=NO_FILTERS) -> float:
+        statement = SearchStatement(user=alice, version=version, mode="hybrid", k=5, filters=filters)
+        with read_only_planned({}) as cursor:
+            return visible_chunks(cursor, statement=statement).chunks
+
+    assert probed() == chunks  # the source holds no access list: every chunk of it, and nothing counted
+    assert probed(SearchFilters(document_types=("md",))) < chunks
+    document_access_list_set(document=coded.documents.get(external_id="codes.md"), principals=["alice"])
+    assert probed() < chunks
 
 
 def test_keyword_search_ors_the_words_of_a_question_and_stems_them(coded, grant, alice):
