@@ -211,7 +211,8 @@ _EF_SEARCH_MAX = 1000  # pgvector's own bound on hnsw.ef_search
 def hnsw_ef_search(*, depth: int, share: float) -> int:
     """``HNSW_EF_SEARCH`` (at least ``depth``) divided by ``share ** 0.6``: 100 at 100%, 152 at 50%, 398 at 10%."""
     base = max(settings.HNSW_EF_SEARCH, depth)
-    return min(max(round(base / max(share, 1e-6) ** _EF_SHARE_EXPONENT), base), max(_EF_SEARCH_MAX, base))
+    share = min(max(share, 1e-6), 1.0)
+    return min(round(base / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, base))
 
 
 def vector_search(

@@ -105,24 +105,30 @@ class SearchStatement:
             else compose("cardinality({listed}) > 0", listed=access_listed_sources(user=self.user))
         )
         probe = compose(
-            f"""SELECT granted.chunks, CASE WHEN {{counted}} OR granted.chunks = 0 THEN (
+            """SELECT granted.chunks, CASE WHEN {counted} OR granted.chunks = 0 THEN (
                     SELECT count(*) FROM (
-                        SELECT 1 FROM ({{rows}}) vd WHERE {{restriction}} LIMIT %(probe_limit)s
+                        SELECT 1 FROM ({rows}) vd WHERE {restriction} LIMIT %(probe_limit)s
                     ) visible
                 ) END
-            FROM (
-                SELECT coalesce(sum(st.chunks), 0) AS chunks FROM {_SOURCE_STATS} st
-                WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
-                  AND st.valid_to > %(version_id)s AND {{readable}}
-            ) granted""",
-            {"probe_limit": limit, "pipeline_id": self.version.pipeline_id},
+            FROM (SELECT coalesce(sum(st.chunks), 0) AS chunks {statistics}) granted""",
+            {"probe_limit": limit},
             counted=counted,
             rows=self.rows,
             restriction=self.restriction,
-            readable=visible_sources_condition(user=self.user, source_column="st.source_id"),
+            statistics=self._readable_source_statistics(),
         )
         self.legs["plan_probe"] = probe
         return probe.checked()
+
+    def _readable_source_statistics(self) -> Sql:
+        """``FROM`` the version's per-source statistics (``st``) of the sources the caller may read."""
+        return compose(
+            f"""FROM {_SOURCE_STATS} st
+                WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
+                  AND st.valid_to > %(version_id)s AND {{readable}}""",
+            {"pipeline_id": self.version.pipeline_id, "version_id": self.version.pk},
+            readable=visible_sources_condition(user=self.user, source_column="st.source_id"),
+        )
 
     def add_vector_leg(self, *, plan: str, query_vector) -> None:
         """CTEs ending in ``vec`` (chunk_id, document_id, source_id, revision_id, distance), nearest first."""
@@ -180,9 +186,7 @@ class SearchStatement:
             corpus AS MATERIALIZED (
                 SELECT greatest(coalesce(sum(st.chunks), 0), 1)::float8 AS n,
                        greatest(coalesce(sum(st.lexemes)::float8 / nullif(sum(st.chunks), 0), 1), 1) AS avgdl
-                FROM {_SOURCE_STATS} st
-                WHERE st.pipeline_id = %(pipeline_id)s AND st.valid_from <= %(version_id)s
-                  AND st.valid_to > %(version_id)s AND {{readable}}
+                {{sources}}
             ),
             terms AS MATERIALIZED (
                 SELECT t.lexeme, coalesce((
@@ -192,6 +196,7 @@ class SearchStatement:
                 ), 0) AS df
                 FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s))) t(lexeme)
             )""",
+            sources=self._readable_source_statistics(),
             readable=readable,
         )
         own["rescored"] = max(self.depth, settings.KEYWORD_RESCORED)
