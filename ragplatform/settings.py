@@ -320,6 +320,10 @@ RRF_K = int(os.environ.get("RRF_K", "60"))
 # A hybrid search outside a transaction reads its vector leg on a second connection while the first reads
 # the keyword leg (retrieval.search.selectors): up to one more connection per concurrent search.
 HYBRID_PARALLEL_LEGS = env_bool("HYBRID_PARALLEL_LEGS", True)
+# Search statements bind on the server and are prepared once per connection (ragplatform.sql.read_only_planned):
+# parsing and planning them was a third of a hybrid search's SQL time. Off behind a pooler that cannot keep
+# prepared statements (PgBouncer in transaction mode before 1.21).
+SEARCH_PREPARED_STATEMENTS = env_bool("SEARCH_PREPARED_STATEMENTS", True)
 # ...when at least this many chunks are visible: at 100 of 100,000 the legs one after the other took 32.8 ms
 # p50 against 42.2 in parallel, at 1,000 63.1 against 54.7 (bench/search_scale.py, docs/benchmarks.md).
 HYBRID_PARALLEL_MIN_CHUNKS = int(os.environ.get("HYBRID_PARALLEL_MIN_CHUNKS", "300"))

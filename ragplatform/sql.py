@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
 
@@ -107,14 +108,57 @@ def planner_options_set(cursor, options: Mapping[str, str]) -> None:
 
 
 @contextmanager
-def read_only_planned(options: Mapping[str, str]) -> Iterator:
-    """A cursor inside a savepoint that is rolled back, with planner ``options`` for it alone.
+def read_only_planned(options: Mapping[str, str], *, prepared: bool = False) -> Iterator:
+    """A cursor in a read-only transaction (or a savepoint that is rolled back), with planner ``options`` for it alone.
 
-    For read-only statements whose plan PostgreSQL misjudges. Rolling back, not
-    releasing, discards the options even when a caller's transaction encloses this
-    one (a released savepoint would keep them until the caller commits).
+    For read-only statements whose plan PostgreSQL misjudges. Outside a transaction it
+    opens one, ``READ ONLY`` so that a write fails, and commits it: the options end
+    with it, and, unlike a rollback, a commit keeps the connection's prepared
+    statements (psycopg deallocates them all on ``ROLLBACK``). Inside a caller's
+    transaction it rolls a savepoint back, which discards the options even though
+    the caller's transaction goes on (a released savepoint would keep them).
+
+    ``prepared``: a cursor that binds parameters on the server, so that statements
+    it runs again are prepared once per connection (:func:`_server_bound_cursor`).
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        planner_options_set(cursor, options)
-        yield cursor
-        transaction.set_rollback(True)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        with _server_bound_cursor() if prepared else connection.cursor() as cursor:
+            planner_options_set(cursor, {"transaction_read_only": "on", **options} if outermost else options)
+            yield cursor
+        if not outermost:
+            transaction.set_rollback(True)
+
+
+def _server_bound_cursor():
+    """A Django cursor over a psycopg cursor that binds on the server, and prepares what it runs again.
+
+    Django's own cursors bind on the client (``ClientCursor``), which psycopg never
+    prepares; this one sends the parameters apart from the text, so PostgreSQL parses,
+    and may plan, a statement once per connection (psycopg prepares a text on its
+    second execution; a statement run once is not kept). The wrapper is Django's:
+    errors, ``execute_wrapper`` hooks and query logging behave as for any cursor.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = connection.connection
+    raw.prepare_threshold = 1  # only this cursor's kind reads it: a ClientCursor never prepares
+    cursor = psycopg.Cursor(raw)
+    return _BoundTextLogged(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+class _BoundTextLogged(CursorDebugWrapper):
+    """Logs a server-bound statement with its values in it, as Django logs its own (client-bound) ones:
+    a logged or captured statement can be run again as it reads."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(_client_bound(self.cursor, sql, params)):
+            return CursorWrapper.execute(self, sql, params)
+
+
+def _client_bound(cursor, sql: str, params) -> str:
+    import psycopg
+
+    return psycopg.ClientCursor(cursor.connection).mogrify(sql, params)

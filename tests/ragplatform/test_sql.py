@@ -1,7 +1,8 @@
 """Planner options scoped to one read-only statement (``ragplatform.sql.read_only_planned``)."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from ragplatform.sql import INDEX_PROBES_ONLY, planner_options_set, read_only_planned
 
@@ -35,3 +36,36 @@ def test_what_runs_inside_is_rolled_back_and_an_error_leaves_the_callers_transac
         outer.execute("SELECT count(*) FROM planned_probe")
         assert outer.fetchone()[0] == 0
         assert _setting(outer, "enable_seqscan") == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [False, True])
+def test_outside_a_transaction_it_is_read_only_and_its_options_end_with_it(prepared):
+    with read_only_planned({"enable_seqscan": "off"}, prepared=prepared) as cursor:
+        assert _setting(cursor, "transaction_read_only") == "on"
+        assert _setting(cursor, "enable_seqscan") == "off"
+    with pytest.raises(DatabaseError, match="read-only transaction"), read_only_planned({}, prepared=prepared) as c:
+        c.execute("CREATE TABLE planned_write (n int)")
+    with connection.cursor() as cursor:
+        assert _setting(cursor, "enable_seqscan") == "on"
+        assert _setting(cursor, "transaction_read_only") == "off"
+        cursor.execute("SELECT to_regclass('planned_write')")
+        assert cursor.fetchone()[0] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_cursor_binds_on_the_server_and_logs_its_statements_with_their_values():
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(3):
+            with read_only_planned({}, prepared=True) as cursor:
+                cursor.execute("SELECT %(n)s::int + 1 AS planned_probe", {"n": n})
+                assert cursor.fetchone()[0] == n + 1
+    assert [q["sql"] for q in queries.captured_queries if "planned_probe" in q["sql"]] == [
+        f"SELECT {n}::int + 1 AS planned_probe" for n in range(3)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%planned_probe%"],
+        )
+        assert cursor.fetchone()[0] == 2  # prepared on its second run, and run again on its third

@@ -506,6 +506,32 @@ def test_a_hybrid_search_outside_a_transaction_reads_its_vector_leg_on_a_second_
     assert len(two_connections) > 1 and hidden.pk not in {hit.document_id for hit in two_connections}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_search_outside_a_transaction_leaves_its_statements_prepared_for_the_next(
+    folder_source, sync_now, grant, alice, settings
+):
+    """Parsed and planned once per connection: a search commits its read-only transaction, since psycopg
+    deallocates every prepared statement on a rollback; each later one runs the prepared statement."""
+    wiki = folder_source("wiki", {**WIKI_WITH_STYLE, **HR})
+    grant(wiki, user=alice)
+    sync_now(wiki)
+    settings.HYBRID_PARALLEL_LEGS = False  # every statement on this connection, where the test can see it
+
+    def prepared() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+            return {text: runs for text, runs in cursor.fetchall() if "acl_sourcegrant" in text}
+
+    answers = [search(user=alice, query="parental leave weeks", k=5).results for _ in range(4)]
+    runs = prepared()
+    assert len(runs) == 3  # the plan probe, the keyword leg and the fused statement
+    assert all(count >= 2 for count in runs.values())
+    assert all(answer == answers[0] for answer in answers) and answers[0]
+    settings.SEARCH_PREPARED_STATEMENTS = False
+    assert search(user=alice, query="parental leave weeks", k=5).results == answers[0]
+    assert prepared() == runs  # client-bound: nothing prepared, nothing run again
+
+
 def test_the_full_text_column_is_generated_and_left_unindexed(coded):
     """PostgreSQL computes ``search_vector`` from the section and the text; the keyword leg reads the
     postings and matches candidates by primary key, so no GIN index is maintained on every write."""
