@@ -297,13 +297,15 @@ def version_build(
     """A version holding ``{source id: {document id: revision id}}``, built one source at a time.
 
     Every build goes through ``index_version_build_for_source``, which derives from
-    the active version: so each source's build but the last is activated, and a
-    build copies what came before it. Pass the smallest sources first; the
+    the active version: so each source's build but the last is activated, and part of
+    a build's work grows with what came before it. Sources are built smallest first
+    (a hundred small sources built after a million chunks took minutes each); the
     intermediate versions stay behind, retired (``index_versions_retain`` deletes them).
     """
     last = len(revisions_by_source) - 1
     version = None
-    for n, (source_id, revisions) in enumerate(revisions_by_source.items()):
+    smallest_first = sorted(revisions_by_source.items(), key=lambda item: len(item[1]))
+    for n, (source_id, revisions) in enumerate(smallest_first):
         version = index_version_build_for_source(
             source_id=source_id, revisions=revisions, pipeline=pipeline, activate=activate or n < last
         )
