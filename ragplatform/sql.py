@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import psycopg
 from django.db import connection, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
@@ -139,8 +140,6 @@ def _server_bound_cursor():
     second execution; a statement run once is not kept). The wrapper is Django's:
     errors, ``execute_wrapper`` hooks and query logging behave as for any cursor.
     """
-    import psycopg
-
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = connection.connection
@@ -159,6 +158,4 @@ class _BoundTextLogged(CursorDebugWrapper):
 
 
 def _client_bound(cursor, sql: str, params) -> str:
-    import psycopg
-
     return psycopg.ClientCursor(cursor.connection).mogrify(sql, params)
