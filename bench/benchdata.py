@@ -156,8 +156,11 @@ def stored_chunks_add(
 
 _CHUNK_COLUMNS = ["revision_id", "pipeline_id", "ordinal", "section", "context", "text", "embedding_id"]
 # The binary COPY types of the columns written; every other column here is text.
-_COPY_TYPES = {"id": "int8", "revision_id": "int8", "pipeline_id": "int8", "embedding_id": "int8"}
-_COPY_TYPES |= {"dimensions": "int4", "ordinal": "int4", "vector": "vector"}
+_COPY_TYPES = {
+    **dict.fromkeys(["id", "revision_id", "pipeline_id", "embedding_id"], "int8"),
+    **dict.fromkeys(["dimensions", "ordinal"], "int4"),
+    "vector": "vector",
+}
 
 
 def _ids_reserved(model, count: int) -> list[int]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.db import connection, transaction
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper
 
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
 
@@ -123,10 +123,9 @@ def read_only_planned(options: Mapping[str, str], *, prepared: bool = False) -> 
     it runs again are prepared once per connection (:func:`_server_bound_cursor`).
     """
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        with _server_bound_cursor() if prepared else connection.cursor() as cursor:
-            planner_options_set(cursor, {"transaction_read_only": "on", **options} if outermost else options)
-            yield cursor
+    with transaction.atomic(), _server_bound_cursor() if prepared else connection.cursor() as cursor:
+        planner_options_set(cursor, {"transaction_read_only": "on", **options} if outermost else options)
+        yield cursor
         if not outermost:
             transaction.set_rollback(True)
 
@@ -150,12 +149,9 @@ def _server_bound_cursor():
 
 class _BoundTextLogged(CursorDebugWrapper):
     """Logs a server-bound statement with its values in it, as Django logs its own (client-bound) ones:
-    a logged or captured statement can be run again as it reads."""
+    a logged or captured statement can be run again as it reads (Django would log its ``$1`` form)."""
 
-    def execute(self, sql, params=None):
-        with self.debug_sql(_client_bound(self.cursor, sql, params)):
-            return CursorWrapper.execute(self, sql, params)
-
-
-def _client_bound(cursor, sql: str, params) -> str:
-    return psycopg.ClientCursor(cursor.connection).mogrify(sql, params)
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        if use_last_executed_query:
+            sql, use_last_executed_query = psycopg.ClientCursor(self.cursor.connection).mogrify(sql, params), False
+        return super().debug_sql(sql, params, use_last_executed_query, many)

@@ -103,7 +103,7 @@ def hybrid_search(
     """
     statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
     outside_transaction = not connection.in_atomic_block  # read before the savepoint below opens one
-    with read_only_planned(_SEARCH_OPTIONS, prepared=settings.SEARCH_PREPARED_STATEMENTS) as cursor:
+    with _search_planned(_SEARCH_OPTIONS) as cursor:
         visible = visible_chunks(cursor, statement=statement)
         in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel(visible.chunks, outside_transaction)
         keyword_plan = plan = None
@@ -159,13 +159,18 @@ def _vector_rows_read(*, statement: SearchStatement, plan: str, visible: Visible
     close_old_connections()
     try:
         options = {**_SEARCH_OPTIONS, **_vector_options(plan, statement, visible)}
-        with read_only_planned(options, prepared=settings.SEARCH_PREPARED_STATEMENTS) as cursor:
+        with _search_planned(options) as cursor:
             statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
             sql = statement.vector_sql()
             cursor.execute(sql.text, sql.params)
             return cursor.fetchall()
     finally:
         close_old_connections()  # as a request's end does: CONN_MAX_AGE, and a connection that failed
+
+
+def _search_planned(options: dict[str, str]):
+    """Every search statement's scope: its planner options, prepared per connection unless turned off."""
+    return read_only_planned(options, prepared=settings.SEARCH_PREPARED_STATEMENTS)
 
 
 def _vector_options(plan: str, statement: SearchStatement, visible: Visible) -> dict[str, str]:
