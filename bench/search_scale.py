@@ -21,7 +21,9 @@ Appends the table to ``docs/benchmarks.md`` unless ``--no-write`` or ``--smoke``
 
 import argparse
 import os
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -240,7 +242,7 @@ def main() -> None:
         with open(ROOT / "docs" / "benchmarks.md", "a") as out:
             out.write(
                 f"\n## Search at scale (bench/search_scale.py)\n\nCommand: `.venv/bin/python bench/search_scale.py "
-                f"--chunks {args.chunks} --queries {args.queries}` (run {started_at:%Y-%m-%d %H:%M} UTC; load "
+                f"{shlex.join(sys.argv[1:])}` (run {started_at:%Y-%m-%d %H:%M} UTC; load "
                 f"average at the start {load[0]:.1f} on 2 cores).\n\n" + "\n".join(tables)
             )
 
