@@ -246,6 +246,9 @@ HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
 # instead of walking the HNSW graph (see docs/search.md).
 SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))
 HNSW_MAX_SCAN_TUPLES = int(os.environ.get("HNSW_MAX_SCAN_TUPLES", "40000"))
+# Documents the plan probe samples, spread over the document table, to estimate how much of the granted
+# sources that hold access lists the caller may read (how far the HNSW scan looks); 0: count them whole.
+SEARCH_SHARE_SAMPLE = int(os.environ.get("SEARCH_SHARE_SAMPLE", "200"))
 # The http connector crawls loopback, private, link-local and cloud metadata addresses only when true
 # (an intranet on private addresses); otherwise every connection it makes goes to a public address.
 SOURCE_HTTP_ALLOW_PRIVATE = env_bool("SOURCE_HTTP_ALLOW_PRIVATE", False)

@@ -73,8 +73,9 @@ _SEARCH_OPTIONS = {**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_
 @dataclasses.dataclass(frozen=True)
 class Visible:
     """What the plan probe found: about how many ``chunks`` are visible (counted only up to one past the
-    larger plan threshold, unless all of the granted sources' are), and ``share``, the version's share
-    in the sources the caller may read (at least the visible share)."""
+    larger plan threshold, unless all of the granted sources' are), and ``share``, about the share of the
+    version the caller may read (their sources' share, less what a sample of the documents of those
+    holding access lists found hidden)."""
 
     chunks: float
     share: float
@@ -194,20 +195,27 @@ def _resolved(query_vector):
 
 
 def visible_chunks(cursor, *, statement: SearchStatement) -> Visible:
-    """About how many chunks the caller may read, and the share of the version their sources hold.
+    """About how many chunks the caller may read, and the share of the version they may read.
 
     Both legs choose their plan from the count (``docs/search.md``): the granted sources' chunks
     when none of them holds access lists and no filter narrows the search, otherwise visible
     documents, counted until the threshold is passed, times the version's chunks per document.
-    The share sets how far the HNSW scan looks (:func:`hnsw_ef_search`).
+    The share sets how far the HNSW scan looks (:func:`hnsw_ef_search`): the granted sources'
+    chunks, those of sources holding lists counted at the readable share a sample of their
+    documents found (``SEARCH_SHARE_SAMPLE``).
     """
     limit = max(settings.SEARCH_EXACT_MAX_CHUNKS, settings.KEYWORD_EXACT_MAX_CHUNKS)
     chunks_per_document = _chunks_per_document(statement.version)
-    probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1)
+    # Only the HNSW scan reads the share: a keyword search samples nothing.
+    sample = 0 if statement.mode == SearchMode.KEYWORD else settings.SEARCH_SHARE_SAMPLE
+    probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1, share_sample=sample)
     cursor.execute(probe.text, probe.params)
-    granted_chunks, documents = cursor.fetchone()
+    granted_chunks, documents, listed_chunks, listed_readable = cursor.fetchone()
     total = (statement.version.counts or {}).get("chunks") or 0
-    share = min(float(granted_chunks) / total, 1.0) if granted_chunks and total else 1.0
+    readable = float(granted_chunks)
+    if listed_readable is not None:
+        readable -= float(listed_chunks) * (1.0 - listed_readable)
+    share = min(readable / total, 1.0) if readable > 0 and total else 1.0
     if documents is None:  # not counted: every chunk of the granted sources is visible
         return Visible(chunks=float(granted_chunks), share=share)
     return Visible(chunks=documents * chunks_per_document, share=share)

@@ -19,11 +19,12 @@ from index_versions.models import Chunk, Embedding, IndexVersion, KeywordPosting
 from index_versions.selectors import version_duplicates, version_rows
 from ragplatform.sql import Sql, compose, join, merged_params
 from retrieval.search.types import NO_FILTERS, SearchFilters, SearchMode, SearchPlan
-from sources.models import DocumentRevision
+from sources.models import Document, DocumentRevision
 
 _EMBEDDING = Embedding._meta.db_table
 _CHUNK = Chunk._meta.db_table
 _REVISION = DocumentRevision._meta.db_table
+_DOCUMENT = Document._meta.db_table
 _TERM_STATS = TermStatSpan._meta.db_table
 _POSTING = KeywordPosting._meta.db_table
 _SOURCE_STATS = SourceStatSpan._meta.db_table
@@ -90,35 +91,67 @@ class SearchStatement:
         """What every leg ANDs: the ACL, then the filters (which can only narrow it)."""
         return compose("{visible} AND {narrowing}", visible=self.visible, narrowing=self.narrowing)
 
-    def plan_probe(self, *, limit: int) -> Sql:
+    def plan_probe(self, *, limit: int, share_sample: int = 0) -> Sql:
         """The chunks of the sources the caller may read, and their visible documents counted up to ``limit``.
 
         Both legs' plan decision, and the HNSW scan's breadth (:func:`search.visible_chunks`). The
         first is the version's per-source statistics summed over the granted sources, as the keyword
         leg's corpus size is: no content, and nothing of a source the caller may not read. The count
         runs only where those chunks may not all be visible: a granted source holds access lists,
-        filters narrow the search, or the statistics are missing (NULL otherwise).
+        filters narrow the search, or the statistics are missing (NULL otherwise). Where a granted
+        source holds lists, the chunks of those sources and the readable share of them in a sample of
+        ``share_sample`` documents (:meth:`_listed_share_sampled`) follow (NULL otherwise).
         """
-        counted = (
-            Sql("TRUE")
-            if self.filters != NO_FILTERS
-            else compose("cardinality({listed}) > 0", listed=access_listed_sources(user=self.user))
-        )
+        listed = access_listed_sources(user=self.user)
+        counted = Sql("TRUE") if self.filters != NO_FILTERS else compose("cardinality({listed}) > 0", listed=listed)
         probe = compose(
             """SELECT granted.chunks, CASE WHEN {counted} OR granted.chunks = 0 THEN (
                     SELECT count(*) FROM (
                         SELECT 1 FROM ({rows}) vd WHERE {restriction} LIMIT %(probe_limit)s
                     ) visible
-                ) END
-            FROM (SELECT coalesce(sum(st.chunks), 0) AS chunks {statistics}) granted""",
-            {"probe_limit": limit},
+                ) END,
+                granted.listed_chunks,
+                CASE WHEN granted.listed_chunks > 0 AND %(share_sample)s > 0 THEN ({sampled}) END
+            FROM (
+                SELECT coalesce(sum(st.chunks), 0) AS chunks,
+                       coalesce(sum(st.chunks) FILTER (WHERE st.source_id = ANY({listed})), 0) AS listed_chunks
+                {statistics}
+            ) granted""",
+            {"probe_limit": limit, "share_sample": share_sample},
             counted=counted,
             rows=self.rows,
             restriction=self.restriction,
+            listed=listed,
+            sampled=self._listed_share_sampled(listed),
             statistics=self._readable_source_statistics(),
         )
         self.legs["plan_probe"] = probe
         return probe.checked()
+
+    def _listed_share_sampled(self, listed: Sql) -> Sql:
+        """About which share of the documents of the granted sources holding lists the caller may read.
+
+        ``share_sample`` positions spread evenly over the document table's ids (a golden-ratio
+        sequence, the same every time, so a plan does not change between two runs of one search), a
+        primary-key probe each; of the documents found that belong to such a source, the share that
+        passes the visibility condition. Spread over the whole table rather than read from its
+        start, since lists tend to come in runs of neighbouring documents. One more visible
+        document than found is assumed, so no sample is read as the whole source, as before.
+        """
+        return compose(
+            f"""SELECT (count(*) FILTER (WHERE {{visible}}) + 1)::float8 / (count(*) + 1)
+                FROM (SELECT min(id) AS lo, max(id) AS hi FROM {_DOCUMENT}) ids
+                CROSS JOIN generate_series(1, %(share_sample)s) g(n)
+                CROSS JOIN LATERAL (
+                    SELECT d.id, d.source_id FROM {_DOCUMENT} d
+                    WHERE d.id >= ids.lo + floor((g.n * 0.6180339887498949 - floor(g.n * 0.6180339887498949))
+                                                 * (ids.hi - ids.lo + 1))::bigint
+                    ORDER BY d.id LIMIT 1
+                ) d
+                WHERE d.source_id = ANY({{listed}})""",
+            visible=visibility_condition(user=self.user, source_column="d.source_id", document_column="d.id"),
+            listed=listed,
+        )
 
     def _readable_source_statistics(self) -> Sql:
         """``FROM`` the version's per-source statistics (``st``) of the sources the caller may read."""

@@ -153,6 +153,42 @@ def test_ef_search_grows_as_the_readable_share_shrinks_up_to_pgvectors_bound(set
     assert hnsw_ef_search(depth=150, share=1.0) == 150  # never below the leg's depth
 
 
+@pytest.fixture(scope="session")
+def team_pages_snapshot(corpus_snapshot):
+    pages = {f"page-{n:02}.md": f"# Page {n}\n\nDeploy notes of team page {n}." for n in range(24)}
+    return corpus_snapshot(teams=pages)
+
+
+@pytest.fixture
+def team_pages(corpus_restore, team_pages_snapshot):
+    (teams,) = corpus_restore(team_pages_snapshot)
+    return teams
+
+
+def test_a_source_with_access_lists_counts_in_the_share_at_what_the_caller_may_read_of_it(
+    team_pages, grant, alice, bob, settings
+):
+    """The lists come in one run of neighbouring documents: the sample spreads over all of them, a prefix would not."""
+    grant(team_pages, user=alice)
+    grant(team_pages, user=bob)
+    pages = list(team_pages.documents.order_by("id"))
+    for n, page in enumerate(pages):
+        document_access_list_set(document=page, principals=["alice"] if n < len(pages) // 4 else ["bob"])
+    version = index_version_active()
+
+    def share(user, *, sample: int, mode: str = "vector") -> float:
+        settings.SEARCH_SHARE_SAMPLE = sample
+        statement = SearchStatement(user=user, version=version, mode=mode, k=5)
+        with read_only_planned({}) as cursor:
+            return visible_chunks(cursor, statement=statement).share
+
+    # The source is the whole version: counted whole, either caller may read all of it.
+    assert share(alice, sample=0) == share(bob, sample=0) == 1.0
+    assert 0.15 <= share(alice, sample=200) <= 0.35
+    assert 0.65 <= share(bob, sample=200) <= 0.85
+    assert share(alice, sample=200, mode="keyword") == 1.0  # only the HNSW scan reads it
+
+
 @pytest.mark.parametrize(("plan", "queries"), [(SearchPlan.EXACT, 8), (SearchPlan.HNSW, 9)], indirect=["plan"])
 def test_search_query_count_is_fixed(two_sources, grant, make_user, django_assert_num_queries, plan, queries):
     """Active version; savepoint; planner options; bounded count; keyword leg; [HNSW options]; fused search;
