@@ -242,6 +242,9 @@ HNSW_BUILD_MEMORY = os.environ.get("HNSW_BUILD_MEMORY", "512MB")
 INDEX_VERSIONS_KEEP = int(os.environ.get("INDEX_VERSIONS_KEEP", "10"))
 SEARCH_MAX_K = int(os.environ.get("SEARCH_MAX_K", "100"))
 HNSW_EF_SEARCH = int(os.environ.get("HNSW_EF_SEARCH", "100"))
+# The version size HNSW_EF_SEARCH is meant for: a larger version's graph walk looks that much further
+# (docs/search.md, measured at 1,000,000 chunks); 0 keeps HNSW_EF_SEARCH whatever the size.
+HNSW_EF_SEARCH_CHUNKS = int(os.environ.get("HNSW_EF_SEARCH_CHUNKS", "100000"))
 # Searches whose visible set has at most this many chunks scan those rows exactly
 # instead of walking the HNSW graph (see docs/search.md).
 SEARCH_EXACT_MAX_CHUNKS = int(os.environ.get("SEARCH_EXACT_MAX_CHUNKS", "3000"))

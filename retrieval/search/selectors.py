@@ -185,7 +185,9 @@ def _vector_options(plan: str, statement: SearchStatement, visible: Visible) -> 
     return {
         "plan_cache_mode": "force_custom_plan",
         "hnsw.iterative_scan": "relaxed_order",
-        "hnsw.ef_search": str(hnsw_ef_search(depth=statement.depth, share=visible.share)),
+        "hnsw.ef_search": str(
+            hnsw_ef_search(depth=statement.depth, share=visible.share, chunks=_version_chunks(statement.version))
+        ),
         "hnsw.max_scan_tuples": str(settings.HNSW_MAX_SCAN_TUPLES),
     }
 
@@ -211,7 +213,7 @@ def visible_chunks(cursor, *, statement: SearchStatement) -> Visible:
     probe = statement.plan_probe(limit=int(limit / chunks_per_document) + 1, share_sample=sample)
     cursor.execute(probe.text, probe.params)
     granted_chunks, documents, listed_chunks, listed_readable = cursor.fetchone()
-    total = (statement.version.counts or {}).get("chunks") or 0
+    total = _version_chunks(statement.version)
     readable = float(granted_chunks)
     if listed_readable is not None:
         readable -= float(listed_chunks) * (1.0 - listed_readable)
@@ -227,11 +229,21 @@ _EF_SHARE_EXPONENT = 0.6
 _EF_SEARCH_MAX = 1000  # pgvector's own bound on hnsw.ef_search
 
 
-def hnsw_ef_search(*, depth: int, share: float) -> int:
-    """``HNSW_EF_SEARCH`` (at least ``depth``) divided by ``share ** 0.6``: 100 at 100%, 152 at 50%, 398 at 10%."""
+def hnsw_ef_search(*, depth: int, share: float, chunks: int = 0) -> int:
+    """``HNSW_EF_SEARCH`` (at least ``depth``), times the version's ``chunks`` over ``HNSW_EF_SEARCH_CHUNKS``
+    where it holds more, divided by ``share ** 0.6``; at most pgvector's bound.
+
+    100 at 100%, 152 at 50%, 398 at 10% of 100,000 chunks; 1,000 at any share of 1,000,000 (docs/search.md).
+    """
     base = max(settings.HNSW_EF_SEARCH, depth)
+    if settings.HNSW_EF_SEARCH_CHUNKS > 0:
+        base *= max(chunks / settings.HNSW_EF_SEARCH_CHUNKS, 1.0)
     share = min(max(share, 1e-6), 1.0)
-    return min(round(base / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, base))
+    return min(round(base / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, max(settings.HNSW_EF_SEARCH, depth)))
+
+
+def _version_chunks(version: IndexVersion) -> int:
+    return int((version.counts or {}).get("chunks") or 0)
 
 
 def vector_search(

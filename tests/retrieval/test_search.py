@@ -153,6 +153,19 @@ def test_ef_search_grows_as_the_readable_share_shrinks_up_to_pgvectors_bound(set
     assert hnsw_ef_search(depth=150, share=1.0) == 150  # never below the leg's depth
 
 
+def test_ef_search_grows_with_the_version_beyond_the_size_it_is_set_for(settings):
+    settings.HNSW_EF_SEARCH, settings.HNSW_EF_SEARCH_CHUNKS = 100, 100_000
+    assert [hnsw_ef_search(depth=20, share=1.0, chunks=n) for n in (2_000, 100_000, 300_000, 1_000_000)] == [
+        100,
+        100,
+        300,
+        1000,
+    ]
+    assert hnsw_ef_search(depth=20, share=0.5, chunks=300_000) == 455
+    settings.HNSW_EF_SEARCH_CHUNKS = 0  # the size is not read
+    assert hnsw_ef_search(depth=20, share=1.0, chunks=1_000_000) == 100
+
+
 @pytest.fixture(scope="session")
 def team_pages_snapshot(corpus_snapshot):
     pages = {f"page-{n:02}.md": f"# Page {n}\n\nDeploy notes of team page {n}." for n in range(24)}
