@@ -79,6 +79,8 @@ class Visible:
 
     chunks: float
     share: float
+    # About how many chunks are visible: ``chunks``, or where the count stopped at its limit, the share's worth.
+    estimate: float
 
 
 def hybrid_search(
@@ -113,7 +115,12 @@ def hybrid_search(
             keyword_plan = SearchPlan.KEYWORD_EXACT if few else SearchPlan.KEYWORD_BOUNDED
             statement.add_keyword_leg(query=query, plan=keyword_plan)
         if mode != SearchMode.KEYWORD:
-            plan = SearchPlan.EXACT if visible.chunks <= settings.SEARCH_EXACT_MAX_CHUNKS else SearchPlan.HNSW
+            plan = vector_plan(
+                visible=visible.estimate,
+                share=visible.share,
+                depth=statement.depth,
+                version_chunks=_version_chunks(statement.version),
+            )
         vector_rows = None
         if in_parallel:
             vector_rows = background_pool(LEG_POOL, max_workers=4).submit(
@@ -219,8 +226,10 @@ def visible_chunks(cursor, *, statement: SearchStatement) -> Visible:
         readable -= float(listed_chunks) * (1.0 - listed_readable)
     share = min(readable / total, 1.0) if readable > 0 and total else 1.0
     if documents is None:  # not counted: every chunk of the granted sources is visible
-        return Visible(chunks=float(granted_chunks), share=share)
-    return Visible(chunks=documents * chunks_per_document, share=share)
+        return Visible(chunks=float(granted_chunks), share=share, estimate=float(granted_chunks))
+    counted = documents * chunks_per_document
+    stopped = documents >= probe.params["probe_limit"]
+    return Visible(chunks=counted, share=share, estimate=max(counted, share * total) if stopped else counted)
 
 
 # How ef_search grows as the share the caller may read shrinks: HNSW walks the graph regardless of the
@@ -244,6 +253,28 @@ def hnsw_ef_search(*, depth: int, share: float, chunks: int = 0) -> int:
 
 def _version_chunks(version: IndexVersion) -> int:
     return int((version.counts or {}).get("chunks") or 0)
+
+
+# One candidate of the HNSW walk costs about as much as this many rows of the exact scan: at 1% of a
+# million chunks, a hybrid leg's walk (50 visible rows, about 5,000 candidates) took 95 ms and the
+# exact scan of the 10,000 visible rows 48-56 ms (docs/benchmarks.md, 2026-12-04).
+_HNSW_CANDIDATE_COST = 4
+
+
+def vector_plan(*, visible: float, share: float, depth: int, version_chunks: int) -> str:
+    """``exact`` when at most ``SEARCH_EXACT_MAX_CHUNKS`` are visible, or when the graph walk would cost more.
+
+    The walk reads at least ``ef_search`` candidates, and about ``depth / share`` of them before
+    ``depth`` visible rows pass the ACL; the exact scan reads every visible row (docs/search.md).
+    A threshold of 0 keeps the exact plan for nothing visible only.
+    """
+    if visible <= settings.SEARCH_EXACT_MAX_CHUNKS:
+        return SearchPlan.EXACT
+    if settings.SEARCH_EXACT_MAX_CHUNKS <= 0:
+        return SearchPlan.HNSW
+    share = min(max(share, 1e-6), 1.0)
+    walk = max(hnsw_ef_search(depth=depth, share=share, chunks=version_chunks), depth / share)
+    return SearchPlan.EXACT if visible <= _HNSW_CANDIDATE_COST * walk else SearchPlan.HNSW
 
 
 def vector_search(

@@ -20,7 +20,7 @@ from index_versions.selectors import index_version_active, version_entries
 from index_versions.services.activation import index_version_activate
 from ragplatform.sql import read_only_planned
 from retrieval.search import SearchFilters, SearchHit, SearchPlan, recency_boosted, search, vector_search
-from retrieval.search.selectors import hnsw_ef_search, visible_chunks
+from retrieval.search.selectors import hnsw_ef_search, vector_plan, visible_chunks
 from retrieval.search.statement import SearchStatement
 from retrieval.search.types import NO_FILTERS
 from sources.models import DocumentRevision
@@ -166,6 +166,22 @@ def test_ef_search_grows_with_the_version_beyond_the_size_it_is_set_for(settings
     assert hnsw_ef_search(depth=20, share=1.0, chunks=1_000_000) == 100
 
 
+def test_a_mid_size_visible_set_is_scanned_exactly_where_the_graph_walk_would_read_more(settings):
+    """At 1% of a million chunks a hybrid leg's walk (50 rows) reads about 5,000 candidates, dearer than 10,000 rows."""
+    settings.SEARCH_EXACT_MAX_CHUNKS, settings.HNSW_EF_SEARCH, settings.HNSW_EF_SEARCH_CHUNKS = 3000, 100, 100_000
+
+    def plan(visible: int, total: int, depth: int) -> str:
+        return vector_plan(visible=visible, share=visible / total, depth=depth, version_chunks=total)
+
+    assert plan(3_000, 1_000_000, depth=20) == SearchPlan.EXACT  # within the threshold
+    assert plan(10_000, 1_000_000, depth=50) == SearchPlan.EXACT
+    assert plan(10_000, 1_000_000, depth=20) == SearchPlan.HNSW  # a vector search's walk stops sooner
+    assert plan(10_000, 100_000, depth=50) == SearchPlan.HNSW  # 10%: the walk finds its rows quickly
+    assert plan(100_000, 1_000_000, depth=50) == SearchPlan.HNSW
+    settings.SEARCH_EXACT_MAX_CHUNKS = 0  # no exact plan at all
+    assert plan(10, 1_000_000, depth=50) == SearchPlan.HNSW
+
+
 @pytest.fixture(scope="session")
 def team_pages_snapshot(corpus_snapshot):
     pages = {f"page-{n:02}.md": f"# Page {n}\n\nDeploy notes of team page {n}." for n in range(24)}
@@ -224,6 +240,7 @@ def test_plan_is_exact_for_a_small_visible_set_and_hnsw_for_a_large_one(stored_c
         }
     )
     settings.SEARCH_EXACT_MAX_CHUNKS = 10
+    settings.HNSW_EF_SEARCH = 1  # a walk of a few candidates: cheaper than the 40 visible rows (vector_plan)
     few, many = make_user("few"), make_user("many")
     sources = {source.name: source for source, _, _ in chunks.values()}
     grant(sources["small"], user=few)
