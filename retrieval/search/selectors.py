@@ -245,10 +245,9 @@ def hnsw_ef_search(*, depth: int, share: float, chunks: int = 0) -> int:
     100 at 100%, 152 at 50%, 398 at 10% of 100,000 chunks; 1,000 at any share of 1,000,000 (docs/search.md).
     """
     base = max(settings.HNSW_EF_SEARCH, depth)
-    if settings.HNSW_EF_SEARCH_CHUNKS > 0:
-        base *= max(chunks / settings.HNSW_EF_SEARCH_CHUNKS, 1.0)
+    grown = base * max(chunks / settings.HNSW_EF_SEARCH_CHUNKS, 1.0) if settings.HNSW_EF_SEARCH_CHUNKS > 0 else base
     share = min(max(share, 1e-6), 1.0)
-    return min(round(base / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, max(settings.HNSW_EF_SEARCH, depth)))
+    return min(round(grown / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, base))
 
 
 def _version_chunks(version: IndexVersion) -> int:
