@@ -246,8 +246,12 @@ def hnsw_ef_search(*, depth: int, share: float, chunks: int = 0) -> int:
     """
     base = max(settings.HNSW_EF_SEARCH, depth)
     grown = base * max(chunks / settings.HNSW_EF_SEARCH_CHUNKS, 1.0) if settings.HNSW_EF_SEARCH_CHUNKS > 0 else base
-    share = min(max(share, 1e-6), 1.0)
-    return min(round(grown / share**_EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, base))
+    return min(round(grown / _share_bounded(share) ** _EF_SHARE_EXPONENT), max(_EF_SEARCH_MAX, base))
+
+
+def _share_bounded(share: float) -> float:
+    """A share as the plan rules divide by it: above zero, at most the whole version."""
+    return min(max(share, 1e-6), 1.0)
 
 
 def _version_chunks(version: IndexVersion) -> int:
@@ -271,8 +275,7 @@ def vector_plan(*, visible: float, share: float, depth: int, version_chunks: int
         return SearchPlan.EXACT
     if settings.SEARCH_EXACT_MAX_CHUNKS <= 0:
         return SearchPlan.HNSW
-    share = min(max(share, 1e-6), 1.0)
-    walk = max(hnsw_ef_search(depth=depth, share=share, chunks=version_chunks), depth / share)
+    walk = max(hnsw_ef_search(depth=depth, share=share, chunks=version_chunks), depth / _share_bounded(share))
     return SearchPlan.EXACT if visible <= _HNSW_CANDIDATE_COST * walk else SearchPlan.HNSW
 
 

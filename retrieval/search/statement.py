@@ -144,8 +144,7 @@ class SearchStatement:
                 CROSS JOIN generate_series(1, %(share_sample)s) g(n)
                 CROSS JOIN LATERAL (
                     SELECT d.id, d.source_id FROM {_DOCUMENT} d
-                    WHERE d.id >= ids.lo + floor((g.n * 0.6180339887498949 - floor(g.n * 0.6180339887498949))
-                                                 * (ids.hi - ids.lo + 1))::bigint
+                    WHERE d.id >= ids.lo + floor(mod(g.n * 0.6180339887498949, 1) * (ids.hi - ids.lo + 1))::bigint
                     ORDER BY d.id LIMIT 1
                 ) d
                 WHERE d.source_id = ANY({{listed}})""",
