@@ -190,8 +190,10 @@ class KeywordPosting(models.Model):
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+", db_index=False)  # the key leads
     lexeme = models.TextField()
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+", db_index=False)
-    # The chunk's revision and its document's source (both immutable): visibility is checked from the index.
+    # The chunk's revision, its document and that document's source (all immutable): visibility is checked
+    # from the index, and a document's access list probed before the version's membership (docs/search.md).
     revision_id = models.BigIntegerField()
+    document_id = models.BigIntegerField()
     source_id = models.BigIntegerField()
     frequency = models.PositiveIntegerField()  # the lexeme's positions in the chunk
     length = models.PositiveIntegerField()  # the chunk's distinct lexemes
@@ -202,7 +204,7 @@ class KeywordPosting(models.Model):
             # Search: the best postings of a word, visible ones first checked from the index itself.
             models.Index(
                 fields=["pipeline", "lexeme", "-impact"],
-                include=["chunk", "revision_id", "source_id", "frequency", "length"],
+                include=["chunk", "revision_id", "document_id", "source_id", "frequency", "length"],
                 name="posting_impact",
             ),
         ]

@@ -20,7 +20,8 @@ _DOCUMENT = Document._meta.db_table
 # order within a lexeme (the search rescores its candidates with the live statistics).
 _INSERT = f"""
     WITH fresh AS MATERIALIZED (
-        SELECT c.id, c.pipeline_id, c.revision_id, d.source_id, c.search_vector, length(c.search_vector) AS length
+        SELECT c.id, c.pipeline_id, c.revision_id, r.document_id, d.source_id, c.search_vector,
+               length(c.search_vector) AS length
         FROM {_CHUNK} c
         JOIN {_REVISION} r ON r.id = c.revision_id
         JOIN {_DOCUMENT} d ON d.id = r.document_id
@@ -29,8 +30,9 @@ _INSERT = f"""
     ), average AS (
         SELECT greatest(avg(length), 1)::float8 AS length FROM fresh
     )
-    INSERT INTO {_POSTING} (chunk_id, lexeme, pipeline_id, revision_id, source_id, frequency, length, impact)
-    SELECT f.id, u.lexeme, f.pipeline_id, f.revision_id, f.source_id, t.frequency, f.length,
+    INSERT INTO {_POSTING}
+        (chunk_id, lexeme, pipeline_id, revision_id, document_id, source_id, frequency, length, impact)
+    SELECT f.id, u.lexeme, f.pipeline_id, f.revision_id, f.document_id, f.source_id, t.frequency, f.length,
            t.frequency * (%(k1)s + 1)
            / (t.frequency + %(k1)s * (1 - %(b)s + %(b)s * f.length / a.length))
     FROM fresh f CROSS JOIN average a, unnest(f.search_vector) u

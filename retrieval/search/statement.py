@@ -258,9 +258,11 @@ class SearchStatement:
                 restriction=self.restriction,
             )
         else:
-            # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible ones
-            # (the source grant checked from the index, the whole ACL on what passes it); a chunk's partial
-            # score sums the lexemes it was found under, and only the best partial scores are rescored.
+            # Per lexeme, its postings in impact order, stopping at the first ``per_lexeme`` visible ones; a
+            # chunk's partial score sums the lexemes it was found under, and only the best partial scores are
+            # rescored. The ACL is checked on the posting's own source (from the index) and document (its
+            # access list) before the version's membership is probed, so the postings a list hides cost no
+            # membership probe; then once more, whole, on the membership's row (docs/search.md).
             own["per_lexeme"] = max(self.depth, settings.KEYWORD_CANDIDATES_PER_LEXEME)
             candidates = compose(
                 f"""
@@ -270,10 +272,13 @@ class SearchStatement:
                 CROSS JOIN corpus a
                 CROSS JOIN LATERAL (
                     SELECT p.chunk_id, p.revision_id, vd.document_id, vd.source_id, {_CONTRIBUTION} AS contribution
-                    FROM {_POSTING} p
+                    FROM (  -- OFFSET 0: not flattened, so the planner cannot probe the membership first
+                        SELECT p.chunk_id, p.revision_id, p.frequency, p.length, p.impact FROM {_POSTING} p
+                        WHERE p.pipeline_id = %(pipeline_id)s AND p.lexeme = t.lexeme AND {{posted_visible}}
+                        ORDER BY p.impact DESC OFFSET 0
+                    ) p
                     JOIN ({{rows}}) vd ON vd.revision_id = p.revision_id
-                    WHERE p.pipeline_id = %(pipeline_id)s AND p.lexeme = t.lexeme AND {{granted}}
-                      AND {{restriction}}
+                    WHERE {{restriction}}
                     ORDER BY p.impact DESC
                     LIMIT %(per_lexeme)s
                 ) best
@@ -281,7 +286,9 @@ class SearchStatement:
                 ORDER BY partial DESC, best.chunk_id
                 LIMIT %(rescored)s""",
                 rows=self.rows,
-                granted=visible_sources_condition(user=self.user, source_column="p.source_id"),
+                posted_visible=visibility_condition(
+                    user=self.user, source_column="p.source_id", document_column="p.document_id"
+                ),
                 restriction=self.restriction,
             )
         # Candidates passed the version's rows and the restriction above, in this statement: only the

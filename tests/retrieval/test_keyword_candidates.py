@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from acl.services import document_access_list_set
 from index_versions.models import KeywordPosting
@@ -104,3 +106,53 @@ def test_a_purge_takes_the_documents_postings_with_it(notes, alice, staff, setti
     assert not KeywordPosting.objects.filter(revision_id__in=revisions).exists()
     assert Document.objects.filter(pk=document.pk, purged_at__isnull=False).exists()
     assert _keyword(alice, "z5q", settings, exact=False).results == []
+
+
+def test_postings_carry_their_chunks_document_and_its_source(notes):
+    postings = KeywordPosting.objects.filter(source_id=notes.pk)
+    assert postings.count() > 60
+    documents = dict(notes.documents.values_list("revisions__pk", "pk"))
+    for revision_id, document_id in postings.values_list("revision_id", "document_id").distinct():
+        assert documents[revision_id] == document_id
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def test_the_bounded_plan_probes_the_membership_only_for_postings_their_access_list_lets_through(
+    notes, alice, settings
+):
+    """The access list is probed by the posting's own document first: a hidden document costs no membership probe."""
+    documents = list(notes.documents.order_by("pk"))
+    readable = {document.pk for document in documents[:6]}
+    for document in documents[6:]:
+        document_access_list_set(document=document, principals=["bob"])
+    with CaptureQueriesContext(connection) as queries:
+        found = _keyword(alice, "leave", settings, exact=False)
+    assert found.results and {hit.document_id for hit in found.results} <= readable
+    keyword_sql = next(q["sql"] for q in queries.captured_queries if "websearch_to_tsquery" in q["sql"])
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in (q["sql"] for q in queries.captured_queries if "set_config" in q["sql"]):
+            cursor.execute(sql)  # the search's own planner options
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + keyword_sql)
+        (explained,) = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    (candidates,) = [n for n in _plan_nodes(explained["Plan"]) if n.get("Subplan Name") == "CTE candidates"]
+    nodes = list(_plan_nodes(candidates))
+    read = sum(n["Actual Rows"] * n["Actual Loops"] for n in nodes if n.get("Index Name") == "posting_impact")
+    probed = sum(n["Actual Loops"] for n in nodes if n.get("Index Name") == "span_revision")
+    postings = KeywordPosting.objects.filter(source_id=notes.pk, lexeme="leav")
+    assert read == postings.count() > 2 * postings.filter(document_id__in=readable).count()
+    assert probed == postings.filter(document_id__in=readable).count() > 0
+
+
+def test_a_posting_naming_another_document_still_cannot_show_a_hidden_one(notes, alice, settings):
+    """The posting's own document only spares probes: the whole ACL is checked again on the version's row."""
+    hidden, readable = notes.documents.get(external_id="doc-003.md"), notes.documents.get(external_id="doc-004.md")
+    document_access_list_set(document=hidden, principals=["bob"])
+    KeywordPosting.objects.filter(document_id=hidden.pk).update(document_id=readable.pk)  # as a faulty writer would
+    hits = _keyword(alice, "z3q marker", settings, exact=False).results
+    assert hits and hidden.pk not in {hit.document_id for hit in hits}
