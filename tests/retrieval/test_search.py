@@ -598,6 +598,42 @@ def test_a_search_outside_a_transaction_leaves_its_statements_prepared_for_the_n
     assert prepared() == runs  # client-bound: nothing prepared, nothing run again
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_search_plans_each_statement_once_per_connection_and_the_hnsw_leg_at_every_run(
+    folder_source, sync_now, grant, alice, settings
+):
+    """A generic plan per prepared statement (``SEARCH_GENERIC_PLANS``): PostgreSQL's own rule planned them
+    for their values at every run. Not the HNSW leg, whose plan depends on its LIMIT's value."""
+    wiki = folder_source("wiki", {**WIKI_WITH_STYLE, **HR})
+    grant(wiki, user=alice)
+    sync_now(wiki)
+    settings.HYBRID_PARALLEL_LEGS = False  # every statement on this connection, where the test can see it
+
+    def plans() -> dict[str, tuple[int, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            return {text: (generic, custom) for text, generic, custom in cursor.fetchall() if "acl_sourcegrant" in text}
+
+    def searched(times: int) -> dict[str, tuple[int, int]]:
+        before = plans()
+        for _ in range(times):
+            search(user=alice, query="parental leave weeks", k=5)
+        return {
+            text: (g - before.get(text, (0, 0))[0], c - before.get(text, (0, 0))[1]) for text, (g, c) in plans().items()
+        }
+
+    exact = searched(4)
+    assert len(exact) == 3 and all(generic >= 2 and custom == 0 for generic, custom in exact.values())
+    settings.SEARCH_EXACT_MAX_CHUNKS = 0  # the HNSW leg, in the fused statement
+    hnsw = searched(4)
+    (fused,) = [text for text in hnsw if "<=>" in text and text not in exact]
+    assert hnsw[fused][0] == 0 and hnsw[fused][1] >= 2
+    assert all(hnsw[text][1] == 0 for text in hnsw if text != fused)
+    settings.SEARCH_GENERIC_PLANS = False  # PostgreSQL's own rule: its first five runs are planned for their values
+    ran = [(generic, custom) for generic, custom in searched(3).values() if generic or custom]
+    assert len(ran) == 3 and all(custom >= 2 for _, custom in ran)
+
+
 def test_the_full_text_column_is_generated_and_left_unindexed(coded):
     """PostgreSQL computes ``search_vector`` from the section and the text; the keyword leg reads the
     postings and matches candidates by primary key, so no GIN index is maintained on every write."""
