@@ -35,19 +35,43 @@ STORED_VECTORS_MODEL = "bench-stored-vectors"
 
 
 @contextmanager
-def scratch_database() -> Iterator[None]:
+def scratch_database(*, keep_as: str | None = None) -> Iterator[None]:
     """A database made by the migrations for this run and dropped at its end.
 
     Nothing is truncated by table name, so a new or renamed table cannot leave a
     benchmark on stale data; the server is the benchmark's own (``RAG_DATA_DIR``).
+    ``keep_as``: made under that name instead (replacing one of that name) and kept, for
+    :func:`kept_database`: a large build measured again without being built again.
     """
     old_name = connection.settings_dict["NAME"]
+    if keep_as:
+        connection.settings_dict["TEST"]["NAME"] = keep_as
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         yield
     finally:
         leg_connections_close()  # a hybrid search's second connections, or the drop would wait for them
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        if keep_as:
+            connection.close()
+            connection.settings_dict["NAME"] = old_name
+        else:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+@contextmanager
+def kept_database(name: str) -> Iterator[None]:
+    """The database ``scratch_database(keep_as=name)`` left, as it is: migrated, nothing rebuilt."""
+    old_name = connection.settings_dict["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = name  # the dict every thread's connection is made from
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        yield
+    finally:
+        leg_connections_close()
+        connection.close()
+        connection.settings_dict["NAME"] = old_name
 
 
 def stored_vectors_pipeline(*, dimensions: int = 384) -> Pipeline:

@@ -1,6 +1,7 @@
 """Search at scale: recall, agreement and latency per corpus size, visibility and mode, through the search selector.
 
     .venv/bin/python bench/search_scale.py [--chunks 100000,1000000] [--queries 50] [--no-write] [--smoke]
+        [--keep | --reuse]
 
 Per size, in a scratch database on its own embedded servers (``RAG_DATA_DIR``, default
 ``.data/bench-search``): chunks with the geometry of real text and real embeddings
@@ -17,6 +18,11 @@ exact), p50 and p95, the p50 with the query vector given (what the
 statement costs without the query's embedding), and for hybrid the p50 with its
 two legs one after the other on one connection (``HYBRID_PARALLEL_LEGS=false``).
 Appends the table to ``docs/benchmarks.md`` unless ``--no-write`` or ``--smoke``.
+
+A build is a new HNSW graph, so two builds differ in recall by more than many a change does.
+``--keep`` keeps each size's database (``search_scale_<chunks>``, replacing an older one) and
+``--reuse`` measures the kept one again without building it, after the code changed (a
+migration applied to it first, if one came): one build, the code before and after.
 """
 
 import argparse
@@ -37,6 +43,7 @@ django_setup(data_dir="bench-search")
 from benchdata import (  # noqa: E402
     documents_add,
     fake_beir_dataset,
+    kept_database,
     natural_queries,
     scifact_mixture,
     scratch_database,
@@ -49,13 +56,15 @@ from benchdata import (  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from acl.models import DocumentAccessList  # noqa: E402
 from acl.services import document_access_lists_set, grant_create, group_create, group_member_add  # noqa: E402
 from index_versions.embedding import query_threads_set  # noqa: E402
 from index_versions.models import Chunk, Embedding, KeywordPosting, RevisionSignature  # noqa: E402
+from index_versions.selectors import index_version_active, version_revisions  # noqa: E402
 from index_versions.services.pipelines import pipeline_current  # noqa: E402
 from index_versions.services.retention import index_versions_retain  # noqa: E402
 from retrieval.search import SearchMode, search  # noqa: E402
-from sources.models import Document, DocumentRevision  # noqa: E402
+from sources.models import Document, DocumentRevision, Source  # noqa: E402
 
 K = 10
 # Shares of the corpus: three sources of 0.1%, 0.9% and 9%, one of 40%, one of 40% whose documents carry
@@ -72,11 +81,10 @@ CASES = [
 ]
 
 
-def build(mixture, *, chunks: int):
+def build(mixture, *, chunks: int) -> None:
     """Sources, documents, chunks with stored vectors, one version; users, grants and access lists."""
     pipeline = pipeline_current()  # the real model's pipeline: the search embeds its queries for real
-    by_source: dict[str, dict[int, int]] = {}
-    row_of: dict[int, int] = {}  # revision id -> row of mixture.vectors
+    by_source: dict[int, dict[int, int]] = {}
     sources = {}
     at = 0
     # A bulk load: the tables it fills lose their secondary indexes (HNSW, B-tree, GIN) and get them back rebuilt.
@@ -91,9 +99,8 @@ def build(mixture, *, chunks: int):
                 pipeline=pipeline, revisions=revisions, vectors=mixture.vectors[at : at + count], texts=texts
             )
             by_source[source.pk] = {r.document_id: r.pk for r in revisions}
-            row_of.update({r.pk: at + n for n, r in enumerate(revisions)})
             at += count
-        version = version_build(pipeline=pipeline, revisions_by_source=by_source)
+        version_build(pipeline=pipeline, revisions_by_source=by_source)
     index_versions_retain(keep=1)
     groups = {name: group_create(name=f"bench-{name}") for name in ("readers", "others")}
     listed = list(by_source[sources["e"].pk])
@@ -102,27 +109,48 @@ def build(mixture, *, chunks: int):
         source_id=sources["e"].pk,
         lists={d: ["group:bench-readers" if n < quarter else "group:bench-others"] for n, d in enumerate(listed)},
     )
-    readers_only = set(listed[:quarter])
-    cases = []
     for label, granted, member_of in CASES:
         user = get_user_model().objects.create_user(username=f"bench-{label}")
         for name in granted:
             grant_create(source=sources[name], user=user)
         for name in member_of:
             group_member_add(group=groups[name], user=user)
+    statistics_settle()
+
+
+def cases_read(*, chunks: int):
+    """From the database a :func:`build` made (now, or kept from an earlier run): each case's user and the
+    rows of the mixture they may read, and each chunk's row."""
+    version = index_version_active()
+    row_of: dict[int, int] = {}  # revision id -> row of the mixture
+    revisions_of: dict[str, dict[int, int]] = {}  # source name -> {document id: revision id}
+    at = 0
+    for name, share in LAYOUT:
+        source = Source.objects.get(name=name)
+        revisions_of[name] = version_revisions(version, source_id=source.pk)
+        numbers = dict(source.documents.values_list("pk", "external_id"))  # "doc-<n>": the n-th of the source
+        row_of.update({revision: at + int(numbers[document][4:]) for document, revision in revisions_of[name].items()})
+        at += max(1, round(share * chunks))
+    readers_only = set(
+        DocumentAccessList.objects.filter(principals__contains=["group:bench-readers"]).values_list(
+            "document_id", flat=True
+        )
+    )
+    cases = []
+    for label, granted, member_of in CASES:
+        user = get_user_model().objects.get(username=f"bench-{label}")
         visible = [
             row_of[revision]
             for name in granted
-            for document, revision in by_source[sources[name].pk].items()
+            for document, revision in revisions_of[name].items()
             if name != "e" or "others" in member_of or document in readers_only
         ]
         cases.append((label, user, np.asarray(sorted(visible))))
-    statistics_settle()
     chunk_row = {
         chunk_id: row_of[revision_id]
-        for chunk_id, revision_id in Chunk.objects.filter(pipeline=pipeline).values_list("id", "revision_id")
+        for chunk_id, revision_id in Chunk.objects.filter(pipeline=version.pipeline).values_list("id", "revision_id")
     }
-    return version, cases, chunk_row
+    return cases, chunk_row
 
 
 def _timed(user, query: str, mode: str, query_vector=None) -> tuple[list[int], float]:
@@ -210,6 +238,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="2,000 chunks of a fake dataset, nothing recorded")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", action="store_true", help="keep each size's database (search_scale_<chunks>)")
+    kept.add_argument("--reuse", action="store_true", help="measure the databases --keep kept, without building")
     args = parser.parse_args()
     query_threads_set()  # as a web process embeds its queries (ragplatform/wsgi.py)
     started_at, load = datetime.now(UTC), os.getloadavg()
@@ -222,10 +253,13 @@ def main() -> None:
             mixture = scifact_mixture(dataset, chunks=chunks, seed=args.seed, cache_dir=cache)
             eligible = natural_queries(mixture.query_texts)
             queries = np.random.default_rng(args.seed).permutation(eligible)[: 3 if args.smoke else args.queries]
-            with scratch_database():
-                started = time.perf_counter()
-                _, cases, chunk_row = build(mixture, chunks=chunks)
-                print(f"{chunks:,} chunks built in {time.perf_counter() - started:.0f} s", flush=True)
+            name = f"search_scale_{chunks}"
+            with kept_database(name) if args.reuse else scratch_database(keep_as=name if args.keep else None):
+                if not args.reuse:
+                    started = time.perf_counter()
+                    build(mixture, chunks=chunks)
+                    print(f"{chunks:,} chunks built in {time.perf_counter() - started:.0f} s", flush=True)
+                cases, chunk_row = cases_read(chunks=chunks)
                 rows = measure(
                     cases,
                     chunk_row,
