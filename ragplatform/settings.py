@@ -331,7 +331,7 @@ HYBRID_PARALLEL_LEGS = env_bool("HYBRID_PARALLEL_LEGS", True)
 # prepared statements (PgBouncer in transaction mode before 1.21).
 SEARCH_PREPARED_STATEMENTS = env_bool("SEARCH_PREPARED_STATEMENTS", True)
 # ...and each keeps one generic plan, built at its first run, instead of being planned for its values at every
-# run: PostgreSQL's own rule (plan_cache_mode=auto) kept almost none of them, 5-7 ms of planning per statement
+# run: PostgreSQL's own rule (plan_cache_mode=auto) kept almost none of them, 2-7 ms of planning per statement
 # (docs/search.md). The HNSW leg is planned at every run either way. Off: PostgreSQL's own choice.
 SEARCH_GENERIC_PLANS = env_bool("SEARCH_GENERIC_PLANS", True)
 # ...when at least this many chunks are visible: at 100 of 100,000 the legs one after the other took 32.8 ms
