@@ -43,14 +43,16 @@ def scratch_database(*, keep_as: str | None = None) -> Iterator[None]:
     ``keep_as``: made under that name instead (replacing one of that name) and kept, for
     :func:`kept_database`: a large build measured again without being built again.
     """
-    old_name = connection.settings_dict["NAME"]
+    old_name, test = connection.settings_dict["NAME"], connection.settings_dict["TEST"]
+    old_test_name = test.get("NAME")
     if keep_as:
-        connection.settings_dict["TEST"]["NAME"] = keep_as
+        test["NAME"] = keep_as
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         yield
     finally:
         leg_connections_close()  # a hybrid search's second connections, or the drop would wait for them
+        test["NAME"] = old_test_name  # the next scratch database is a scratch one again
         if keep_as:
             connection.close()
             connection.settings_dict["NAME"] = old_name

@@ -81,17 +81,25 @@ CASES = [
 ]
 
 
+def _placed(chunks: int) -> list[tuple[str, int, int]]:
+    """``(source name, first row of the mixture, rows)`` per source of ``LAYOUT``, at ``chunks`` chunks."""
+    placed, at = [], 0
+    for name, share in LAYOUT:
+        count = max(1, round(share * chunks))
+        placed.append((name, at, count))
+        at += count
+    return placed
+
+
 def build(mixture, *, chunks: int) -> None:
     """Sources, documents, chunks with stored vectors, one version; users, grants and access lists."""
     pipeline = pipeline_current()  # the real model's pipeline: the search embeds its queries for real
     by_source: dict[int, dict[int, int]] = {}
     sources = {}
-    at = 0
     # A bulk load: the tables it fills lose their secondary indexes (HNSW, B-tree, GIN) and get them back rebuilt.
     heavy = (Document, DocumentRevision, Embedding, Chunk, KeywordPosting, RevisionSignature)
     with secondary_indexes_rebuilt_after(*heavy):
-        for name, share in LAYOUT:
-            count = max(1, round(share * chunks))
+        for name, at, count in _placed(chunks):
             source = sources[name] = source_add(name)
             texts = mixture.texts[at : at + count]
             revisions = documents_add(source, count, texts=texts)
@@ -99,7 +107,6 @@ def build(mixture, *, chunks: int) -> None:
                 pipeline=pipeline, revisions=revisions, vectors=mixture.vectors[at : at + count], texts=texts
             )
             by_source[source.pk] = {r.document_id: r.pk for r in revisions}
-            at += count
         version_build(pipeline=pipeline, revisions_by_source=by_source)
     index_versions_retain(keep=1)
     groups = {name: group_create(name=f"bench-{name}") for name in ("readers", "others")}
@@ -124,13 +131,11 @@ def cases_read(*, chunks: int):
     version = index_version_active()
     row_of: dict[int, int] = {}  # revision id -> row of the mixture
     revisions_of: dict[str, dict[int, int]] = {}  # source name -> {document id: revision id}
-    at = 0
-    for name, share in LAYOUT:
+    for name, at, _ in _placed(chunks):
         source = Source.objects.get(name=name)
         revisions_of[name] = version_revisions(version, source_id=source.pk)
         numbers = dict(source.documents.values_list("pk", "external_id"))  # "doc-<n>": the n-th of the source
         row_of.update({revision: at + int(numbers[document][4:]) for document, revision in revisions_of[name].items()})
-        at += max(1, round(share * chunks))
     readers_only = set(
         DocumentAccessList.objects.filter(principals__contains=["group:bench-readers"]).values_list(
             "document_id", flat=True

@@ -70,18 +70,6 @@ LEG_POOL = "search-leg"
 _SEARCH_OPTIONS = {**INDEX_PROBES_ONLY, "jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
-def _search_options() -> dict[str, str]:
-    """``_SEARCH_OPTIONS``, and a generic plan per prepared statement (``SEARCH_GENERIC_PLANS``).
-
-    The statements fix their own join order (lateral probes, materialized steps, index probes only), so a
-    plan made without the values is the plan made with them, and is made once per connection instead of
-    at every search (docs/search.md). The HNSW leg overrides it (:func:`_vector_options`).
-    """
-    if settings.SEARCH_PREPARED_STATEMENTS and settings.SEARCH_GENERIC_PLANS:
-        return {**_SEARCH_OPTIONS, "plan_cache_mode": "force_generic_plan"}
-    return _SEARCH_OPTIONS
-
-
 @dataclasses.dataclass(frozen=True)
 class Visible:
     """What the plan probe found: about how many ``chunks`` are visible (counted only up to one past the
@@ -118,7 +106,7 @@ def hybrid_search(
     """
     statement = SearchStatement(user=user, version=version, mode=mode, k=k, filters=filters)
     outside_transaction = not connection.in_atomic_block  # read before the savepoint below opens one
-    with _search_planned(_search_options()) as cursor:
+    with _search_planned() as cursor:
         visible = visible_chunks(cursor, statement=statement)
         in_parallel = mode == SearchMode.HYBRID and _legs_in_parallel(visible.chunks, outside_transaction)
         keyword_plan = plan = None
@@ -178,8 +166,7 @@ def _vector_rows_read(*, statement: SearchStatement, plan: str, visible: Visible
     """The vector leg's rows, read on this (pool) thread's own connection; the caller checks them again."""
     close_old_connections()
     try:
-        options = {**_search_options(), **_vector_options(plan, statement, visible)}
-        with _search_planned(options) as cursor:
+        with _search_planned(_vector_options(plan, statement, visible)) as cursor:
             statement.add_vector_leg(plan=plan, query_vector=_resolved(query_vector))
             sql = statement.vector_sql()
             cursor.execute(sql.text, sql.params)
@@ -188,9 +175,18 @@ def _vector_rows_read(*, statement: SearchStatement, plan: str, visible: Visible
         close_old_connections()  # as a request's end does: CONN_MAX_AGE, and a connection that failed
 
 
-def _search_planned(options: dict[str, str]):
-    """Every search statement's scope: its planner options, prepared per connection unless turned off."""
-    return read_only_planned(options, prepared=settings.SEARCH_PREPARED_STATEMENTS)
+def _search_planned(extra: dict[str, str] | None = None):
+    """Every search statement's scope: ``_SEARCH_OPTIONS`` and ``extra``, prepared per connection unless turned off.
+
+    Prepared, each statement keeps one generic plan (``SEARCH_GENERIC_PLANS``): the statements fix their own
+    join order (lateral probes, materialized steps, index probes only), so a plan made without the values is
+    the plan made with them, made once per connection instead of at every search (docs/search.md). The HNSW
+    leg's ``extra`` plans it at every run (:func:`_vector_options`).
+    """
+    options = dict(_SEARCH_OPTIONS)
+    if settings.SEARCH_GENERIC_PLANS:
+        options["plan_cache_mode"] = "force_generic_plan"
+    return read_only_planned({**options, **(extra or {})}, prepared=settings.SEARCH_PREPARED_STATEMENTS)
 
 
 def _vector_options(plan: str, statement: SearchStatement, visible: Visible) -> dict[str, str]:
