@@ -572,6 +572,13 @@ def test_a_hybrid_search_outside_a_transaction_reads_its_vector_leg_on_a_second_
     assert len(two_connections) > 1 and hidden.pk not in {hit.document_id for hit in two_connections}
 
 
+def _search_statements_planned() -> dict[str, tuple[int, int]]:
+    """This connection's prepared search statements (those holding the ACL): (generic, custom) plans run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        return {text: (generic, custom) for text, generic, custom in cursor.fetchall() if "acl_sourcegrant" in text}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_search_outside_a_transaction_leaves_its_statements_prepared_for_the_next(
     folder_source, sync_now, grant, alice, settings
@@ -584,9 +591,7 @@ def test_a_search_outside_a_transaction_leaves_its_statements_prepared_for_the_n
     settings.HYBRID_PARALLEL_LEGS = False  # every statement on this connection, where the test can see it
 
     def prepared() -> dict[str, int]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
-            return {text: runs for text, runs in cursor.fetchall() if "acl_sourcegrant" in text}
+        return {text: generic + custom for text, (generic, custom) in _search_statements_planned().items()}
 
     answers = [search(user=alice, query="parental leave weeks", k=5).results for _ in range(4)]
     runs = prepared()
@@ -609,17 +614,13 @@ def test_a_search_plans_each_statement_once_per_connection_and_the_hnsw_leg_at_e
     sync_now(wiki)
     settings.HYBRID_PARALLEL_LEGS = False  # every statement on this connection, where the test can see it
 
-    def plans() -> dict[str, tuple[int, int]]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
-            return {text: (generic, custom) for text, generic, custom in cursor.fetchall() if "acl_sourcegrant" in text}
-
     def searched(times: int) -> dict[str, tuple[int, int]]:
-        before = plans()
+        before = _search_statements_planned()
         for _ in range(times):
             search(user=alice, query="parental leave weeks", k=5)
         return {
-            text: (g - before.get(text, (0, 0))[0], c - before.get(text, (0, 0))[1]) for text, (g, c) in plans().items()
+            text: (g - before.get(text, (0, 0))[0], c - before.get(text, (0, 0))[1])
+            for text, (g, c) in _search_statements_planned().items()
         }
 
     exact = searched(4)
