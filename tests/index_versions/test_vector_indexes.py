@@ -1,0 +1,57 @@
+"""The HNSW graphs' build parameters: every graph, old or new, is built with ef_construction 128."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from index_versions.services.storage import vector_index_ensure
+
+BEFORE = [("index_versions", "0015_posting_document")]
+
+
+def _graphs() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE i.indrelid = 'index_versions_embedding'::regclass AND c.relname LIKE 'embedding_vector_%%_hnsw'"
+        )
+        return dict(cursor.fetchall())
+
+
+def _migrate(targets) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_rebuilds_every_graph_with_ef_construction_128_keeping_its_dimension():
+    _migrate(BEFORE)
+    try:
+        assert "ef_construction='64'" in _graphs()["embedding_vector_384_hnsw"]
+        with connection.cursor() as cursor:  # a graph an older release made for another model's dimension
+            cursor.execute(
+                "CREATE INDEX embedding_vector_8_hnsw ON index_versions_embedding "
+                "USING hnsw ((vector::vector(8)) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+                "WHERE dimensions = 8"
+            )
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        graphs = _graphs()
+        assert set(graphs) == {"embedding_vector_384_hnsw", "embedding_vector_8_hnsw"}  # no *_rebuilt left
+        assert all("ef_construction='128'" in definition for definition in graphs.values())
+        assert "(dimensions = 8)" in graphs["embedding_vector_8_hnsw"]
+        assert "vector(8)" in graphs["embedding_vector_8_hnsw"]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS embedding_vector_8_hnsw")
+        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_dimension_gets_a_graph_built_as_the_upgraded_ones():
+    try:
+        vector_index_ensure(dimensions=12)
+        assert "ef_construction='128'" in _graphs()["embedding_vector_12_hnsw"]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS embedding_vector_12_hnsw")
