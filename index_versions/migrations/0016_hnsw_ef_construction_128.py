@@ -2,7 +2,8 @@
 at every visibility, at about the same insert cost (docs/benchmarks.md, 2026-12-07).
 
 Built beside the old graph (CONCURRENTLY), which then makes way under its name: searches and syncs go on
-during the build. Not atomic, so a failure leaves at most an unused ``*_rebuilt`` index, dropped on the next try.
+during the build. Not atomic: a try that failed while building leaves an unfinished ``*_rebuilt`` index,
+dropped on the next try; one stopped between the drop and the rename leaves a whole one, renamed then.
 """
 
 import re
@@ -15,7 +16,7 @@ _EF_CONSTRUCTION = 128
 _GRAPHS = """
     SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c
     JOIN pg_index i ON i.indexrelid = c.oid
-    WHERE i.indrelid = 'index_versions_embedding'::regclass AND c.relname ~ '^embedding_vector_[0-9]+_hnsw$'
+    WHERE i.indrelid = 'index_versions_embedding'::regclass AND c.relname ~ '^embedding_vector_[0-9]+_hnsw(_rebuilt)?$'
 """
 
 
@@ -23,7 +24,13 @@ def _graphs_rebuilt(apps, schema_editor, *, ef_construction: int = _EF_CONSTRUCT
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT set_config('maintenance_work_mem', %s, false)", [settings.HNSW_BUILD_MEMORY])
         cursor.execute(_GRAPHS)
-        for name, definition in cursor.fetchall():
+        graphs = dict(cursor.fetchall())
+        for name, definition in graphs.items():
+            if name.endswith("_rebuilt"):
+                original = name.removesuffix("_rebuilt")
+                if original not in graphs:  # an old graph is dropped only once its rebuilt one is whole
+                    cursor.execute(f"ALTER INDEX {name} RENAME TO {original}")
+                continue
             rebuilt = f"{name}_rebuilt"
             # The graph's own definition, only its build parameter changed: its dimension and partial predicate stay.
             statement = definition.replace(f"INDEX {name} ON", f"INDEX CONCURRENTLY {rebuilt} ON", 1)

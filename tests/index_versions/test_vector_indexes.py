@@ -35,15 +35,22 @@ def test_the_upgrade_rebuilds_every_graph_with_ef_construction_128_keeping_its_d
                 "USING hnsw ((vector::vector(8)) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
                 "WHERE dimensions = 8"
             )
+            # An earlier try that stopped between dropping a graph and renaming its rebuilt one into place.
+            cursor.execute(
+                "CREATE INDEX embedding_vector_9_hnsw_rebuilt ON index_versions_embedding "
+                "USING hnsw ((vector::vector(9)) vector_cosine_ops) WITH (m = 16, ef_construction = 128) "
+                "WHERE dimensions = 9"
+            )
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
         graphs = _graphs()
-        assert set(graphs) == {"embedding_vector_384_hnsw", "embedding_vector_8_hnsw"}  # no *_rebuilt left
+        assert set(graphs) == {"embedding_vector_384_hnsw", "embedding_vector_8_hnsw", "embedding_vector_9_hnsw"}
         assert all("ef_construction='128'" in definition for definition in graphs.values())
         assert "(dimensions = 8)" in graphs["embedding_vector_8_hnsw"]
         assert "vector(8)" in graphs["embedding_vector_8_hnsw"]
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX IF EXISTS embedding_vector_8_hnsw")
+            for name in ("embedding_vector_8_hnsw", "embedding_vector_9_hnsw", "embedding_vector_9_hnsw_rebuilt"):
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
         _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
