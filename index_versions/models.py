@@ -4,7 +4,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
-from pgvector.django import VectorField
+from pgvector.django import HalfVectorField, VectorField
 
 
 class Pipeline(models.Model):
@@ -157,6 +157,10 @@ class Chunk(models.Model):
     context = models.CharField(max_length=1000, blank=True, default="")
     text = models.TextField()
     embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
+    # The embedding's vector at half precision, written by the database from ``embedding`` (trigger
+    # ``chunk_embedding_half``, migration 0017) on any insert: the exact scan ranks a caller's visible
+    # chunks from the index below without reading an embedding, then re-ranks its shortlist at full precision.
+    embedding_half = HalfVectorField(null=True, editable=False)
     # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the title and
     # section path (weight A) and the text (weight B), so no write path has to maintain it.
     # Not indexed: searches find candidates through KeywordPosting and match them by primary key.
@@ -171,6 +175,12 @@ class Chunk(models.Model):
         ordering = ["revision_id", "ordinal"]
         constraints = [
             models.UniqueConstraint(fields=["revision", "pipeline", "ordinal"], name="chunk_unique_position"),
+        ]
+        indexes = [
+            # The exact vector scan, index-only: a visible revision's chunks with their vectors (docs/search.md).
+            models.Index(
+                fields=["revision", "pipeline"], include=["id", "embedding", "embedding_half"], name="chunk_exact_scan"
+            ),
         ]
 
     def __str__(self):

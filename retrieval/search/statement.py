@@ -49,6 +49,13 @@ _CONTRIBUTION = """(
 )"""
 
 
+# Rounding a unit vector's components to half precision turns it by at most about 4.9e-4 radians (2^-11 of
+# each component, and 2^-25 each below 2^-14), the query's as well: a cosine distance at half precision is
+# within 1e-3 of the full one. Every chunk within twice that of the ``depth``-th nearest at half precision
+# is re-ranked at full precision, so the exact plan stays exact, ties included (docs/search.md).
+HALF_PRECISION_MARGIN = 2e-3
+
+
 def vector_literal(vector) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
@@ -168,16 +175,28 @@ class SearchStatement:
         self.params.update(vector=vector_literal(query_vector), model=self.version.pipeline.embedding_model)
         distance = f"e.vector::vector({dims}) <=> %(vector)s::vector({dims})"
         if plan == SearchPlan.EXACT:
+            # Every visible chunk ranked by its half-precision copy, read with it from the chunk index
+            # (no embedding probed), then the shortlist re-ranked exactly from the embeddings (docs/search.md).
+            self.params["half_margin"] = HALF_PRECISION_MARGIN
             leg = compose(
                 f"""
             scored AS MATERIALIZED (
-                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, {distance} AS distance
+                SELECT c.id AS chunk_id, vd.document_id, vd.source_id, c.revision_id, c.embedding_id,
+                       c.embedding_half <=> %(vector)s::halfvec({dims}) AS near
                 FROM ({{rows}}) vd
                 JOIN {_CHUNK} c ON c.revision_id = vd.revision_id AND c.pipeline_id = %(pipeline_id)s
-                JOIN {_EMBEDDING} e ON e.id = c.embedding_id
-                WHERE e.dimensions = {dims} AND e.model = %(model)s AND {{restriction}}
+                WHERE {{restriction}}
+            ), shortlist AS MATERIALIZED (
+                SELECT * FROM scored
+                WHERE near <= (SELECT max(n.near) FROM (SELECT near FROM scored ORDER BY near LIMIT %(depth)s) n)
+                              + %(half_margin)s
+            ), reranked AS MATERIALIZED (  -- no ORDER BY: the HNSW index must not serve it
+                SELECT s.chunk_id, s.document_id, s.source_id, s.revision_id, {distance} AS distance
+                FROM shortlist s
+                JOIN {_EMBEDDING} e ON e.id = s.embedding_id
+                WHERE e.dimensions = {dims} AND e.model = %(model)s
             ), vec AS (
-                SELECT * FROM scored ORDER BY distance, chunk_id LIMIT %(depth)s
+                SELECT * FROM reranked ORDER BY distance, chunk_id LIMIT %(depth)s
             )""",
                 rows=self.rows,
                 restriction=self.restriction,

@@ -25,6 +25,7 @@ from retrieval.search.statement import SearchStatement
 from retrieval.search.types import NO_FILTERS
 from sources.models import DocumentRevision
 from tests.corpus import HR, WIKI, WIKI_WITH_STYLE
+from tests.retrieval.conftest import unit
 
 DIMS = 384
 
@@ -248,6 +249,31 @@ def test_plan_is_exact_for_a_small_visible_set_and_hnsw_for_a_large_one(stored_c
     query = rng.standard_normal(DIMS)
     assert vector_search(user=few, version=version, query_vector=query, k=3).plan == SearchPlan.EXACT
     assert vector_search(user=many, version=version, query_vector=query, k=3).plan == SearchPlan.HNSW
+
+
+def test_the_exact_plan_ranks_at_full_precision_chunks_that_half_precision_cannot_tell_apart(
+    stored_corpus, make_user, grant
+):
+    """Sixty chunks whose vectors round to one half-precision vector: the nearest, written last, still comes first.
+
+    The scan ranks by the half-precision copies, where all sixty tie (and ties go to the lowest id); the
+    re-ranking at full precision must see every one of them, not a fixed number of the first.
+    """
+    along = np.zeros(DIMS)
+    along[0], along[1] = 1.0, 0.5
+    vectors = [along + np.eye(DIMS)[1] * 4e-6 * i for i in reversed(range(60))]  # the last is nearest the query
+    halves = {unit(vector).astype(np.float16).tobytes() for vector in vectors}
+    assert len(halves) == 1, "the test needs vectors that half precision cannot tell apart"
+    version, chunks = stored_corpus({"templates": {"form": vectors}})
+    reader = make_user("reader")
+    grant(next(source for source, _, _ in chunks.values()), user=reader)
+    query = np.zeros(DIMS)
+    query[0], query[1] = 0.3, -1.0  # full-precision distances 3e-6 apart, far above float32's rounding
+
+    found = vector_search(user=reader, version=version, query_vector=unit(query), k=3)
+
+    assert found.plan == SearchPlan.EXACT
+    assert [hit.chunk_id for hit in found.hits] == sorted(chunks)[-1:-4:-1]
 
 
 @pytest.mark.django_db(transaction=True)
