@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
+from django.db.models import BooleanField, Case, F, Func, Q, When
 
 
 class SourceGrant(models.Model):
@@ -56,7 +56,30 @@ class DocumentAccessList(models.Model):
     # document of any other. A (document, source) foreign key keeps it the document's own (migration 0008).
     source = models.ForeignKey("sources.Source", on_delete=models.CASCADE, related_name="+", editable=False)
     principals = ArrayField(models.CharField(max_length=320), default=list, blank=True)
+    # The same principals where they fit in a B-tree entry (NULL for a list of a few hundred): a search
+    # reads them from the index ``access_list_principals`` alone, no table row per document it checks.
+    indexed_principals = models.GeneratedField(
+        expression=Case(
+            When(
+                Func(F("principals"), function="acl_principals_fit_index", output_field=BooleanField()),
+                then=F("principals"),
+            ),
+            default=None,
+        ),
+        output_field=ArrayField(models.CharField(max_length=320)),
+        db_persist=True,
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["document"], include=["indexed_principals"], name="access_list_principals"),
+            # The few lists too large for it, by document and by source (migration 0009).
+            models.Index(fields=["document"], condition=Q(indexed_principals__isnull=True), name="access_list_large"),
+            models.Index(
+                fields=["source"], condition=Q(indexed_principals__isnull=True), name="access_list_large_source"
+            ),
+        ]
 
     def __str__(self):
         return f"access list of document {self.document_id}: {', '.join(self.principals) or 'nobody'}"

@@ -26,6 +26,8 @@ from acl.keys import api_key_hash, api_key_split
 from acl.models import ApiKey, AuditEvent, DocumentAccessList, ServiceAccount, SourceGrant
 from ragplatform.sql import Sql, compose, orm_fragment
 
+_ACCESS_LISTS = DocumentAccessList._meta.db_table
+
 
 def _may_read_anything(user) -> bool:
     return user is not None and user.is_authenticated and user.is_active
@@ -141,14 +143,19 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> S
                         WHERE dal.document_id = CASE WHEN <source_column> = ANY(<those of them
                                                           holding any access list>)  -- access_listed_sources
                                                      THEN <document_column> END
-                          AND NOT dal.principals && <the user's names>)
+                          AND NOT dal.indexed_principals && <the user's names>)
+        AND NOT EXISTS (<the same for the lists too large for the index, from the table>)
 
-    The subqueries are uncorrelated with the candidate row except for the
-    primary-key probe into the access lists, so PostgreSQL runs them once per query
-    (init plans). A list carries its document's source (a foreign key on both keeps
-    it so), so a document of a source without lists has none: its key is NULL, which
-    descends no index. Written as an ``OR`` instead, the anti-join was lost and
-    PostgreSQL hashed every list once per statement (``docs/benchmarks.md``).
+    The subqueries are uncorrelated with the candidate row except for the probes into
+    the access lists, so PostgreSQL runs them once per query (init plans). The first
+    probe reads the list's principals from the covering index ``access_list_principals``
+    alone; a list too large for a B-tree entry has NULL there (``DocumentAccessList.
+    indexed_principals``), is not matched by it, and is probed in the table by the
+    second, only for a source holding such a list. A list carries its document's source
+    (a foreign key on both keeps it so), so a document of a source without lists has
+    none: its key is NULL, which descends no index. Written as an ``OR`` instead, the
+    anti-join was lost and PostgreSQL hashed every list once per statement
+    (``docs/benchmarks.md``).
     The grant is an array test, not ``IN``: a semi-join the planner may reorder, and it
     did, putting the grants first, which broke the keyword leg's impact order and its
     early stop (2.5 s instead of 45 ms at 100,000 chunks). Its parameters are named
@@ -159,13 +166,19 @@ def visibility_condition(*, user, source_column: str, document_column: str) -> S
     return compose(
         f"""({{granted}}
         AND NOT EXISTS (
-            SELECT 1 FROM {DocumentAccessList._meta.db_table} dal
+            SELECT 1 FROM {_ACCESS_LISTS} dal
             -- NULL (no index descent at all) for a document of a source without lists.
             WHERE dal.document_id = CASE WHEN {source_column} = ANY({{listed}}) THEN {document_column} END
-              AND NOT (dal.principals && {{names}})
+              AND NOT (dal.indexed_principals && {{names}})
+        )
+        AND NOT EXISTS (
+            SELECT 1 FROM {_ACCESS_LISTS} dal
+            WHERE dal.document_id = CASE WHEN {source_column} = ANY({{listed_large}}) THEN {document_column} END
+              AND dal.indexed_principals IS NULL AND NOT (dal.principals && {{names}})
         ))""",
         granted=visible_sources_condition(user=user, source_column=source_column),
         listed=access_listed_sources(user=user),
+        listed_large=_large_listed_sources_sql(user.pk, settings.ACL_EVERYONE_GROUP),
         names=_principal_names(user),
     )
 
@@ -183,7 +196,21 @@ def _access_listed_sources_sql(user_pk: int, everyone_group: str) -> Sql:
     return compose(
         f"""ARRAY(
             SELECT granted.source_id FROM ({{granted}}) granted
-            WHERE EXISTS (SELECT 1 FROM {DocumentAccessList._meta.db_table} l WHERE l.source_id = granted.source_id)
+            WHERE EXISTS (SELECT 1 FROM {_ACCESS_LISTS} l WHERE l.source_id = granted.source_id)
+        )""",
+        granted=_granted_sources_sql(user_pk, everyone_group),
+    )
+
+
+@_compiled_per_user
+def _large_listed_sources_sql(user_pk: int, everyone_group: str) -> Sql:
+    """The granted sources holding a list too large for the index: a probe of a partial index each."""
+    return compose(
+        f"""ARRAY(
+            SELECT granted.source_id FROM ({{granted}}) granted
+            WHERE EXISTS (
+                SELECT 1 FROM {_ACCESS_LISTS} l WHERE l.source_id = granted.source_id AND l.indexed_principals IS NULL
+            )
         )""",
         granted=_granted_sources_sql(user_pk, everyone_group),
     )
