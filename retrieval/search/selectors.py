@@ -267,9 +267,10 @@ def _version_chunks(version: IndexVersion) -> int:
 
 
 # One candidate of the HNSW walk costs about as much as this many rows of the exact scan: at 1% of a
-# million chunks, a hybrid leg's walk (50 visible rows, about 5,000 candidates) took 95 ms and the
-# exact scan of the 10,000 visible rows 48-56 ms (docs/benchmarks.md, 2026-12-04).
-_HNSW_CANDIDATE_COST = 4
+# million chunks, a vector search's walk (20 visible rows, about 2,000 candidates) took 42 ms with the
+# query vector given and the exact scan of the 10,000 visible rows, reading their half-precision copies
+# from the chunk index, 25 ms (docs/benchmarks.md, 2026-12-08; 4 before those copies).
+_HNSW_CANDIDATE_COST = 8
 
 
 def vector_plan(*, visible: float, share: float, depth: int, version_chunks: int) -> str:

@@ -168,7 +168,7 @@ def test_ef_search_grows_with_the_version_beyond_the_size_it_is_set_for(settings
 
 
 def test_a_mid_size_visible_set_is_scanned_exactly_where_the_graph_walk_would_read_more(settings):
-    """At 1% of a million chunks a hybrid leg's walk (50 rows) reads about 5,000 candidates, dearer than 10,000 rows."""
+    """At 1% of a million chunks a vector search's walk (20 rows) reads about 2,000 candidates, dearer than 10,000 rows."""
     settings.SEARCH_EXACT_MAX_CHUNKS, settings.HNSW_EF_SEARCH, settings.HNSW_EF_SEARCH_CHUNKS = 3000, 100, 100_000
 
     def plan(visible: int, total: int, depth: int) -> str:
@@ -176,7 +176,8 @@ def test_a_mid_size_visible_set_is_scanned_exactly_where_the_graph_walk_would_re
 
     assert plan(3_000, 1_000_000, depth=20) == SearchPlan.EXACT  # within the threshold
     assert plan(10_000, 1_000_000, depth=50) == SearchPlan.EXACT
-    assert plan(10_000, 1_000_000, depth=20) == SearchPlan.HNSW  # a vector search's walk stops sooner
+    assert plan(10_000, 1_000_000, depth=20) == SearchPlan.EXACT  # a vector search's shorter walk too
+    assert plan(20_000, 1_000_000, depth=20) == SearchPlan.HNSW  # 2%: the walk reads about 1,000 candidates
     assert plan(10_000, 100_000, depth=50) == SearchPlan.HNSW  # 10%: the walk finds its rows quickly
     assert plan(100_000, 1_000_000, depth=50) == SearchPlan.HNSW
     settings.SEARCH_EXACT_MAX_CHUNKS = 0  # no exact plan at all
@@ -237,11 +238,11 @@ def test_plan_is_exact_for_a_small_visible_set_and_hnsw_for_a_large_one(stored_c
     version, chunks = stored_corpus(
         {
             "small": {f"s{i}": [rng.standard_normal(DIMS)] for i in range(5)},
-            "large": {f"l{i}": [rng.standard_normal(DIMS)] for i in range(40)},
+            "large": {f"l{i}": [rng.standard_normal(DIMS)] for i in range(80)},
         }
     )
     settings.SEARCH_EXACT_MAX_CHUNKS = 10
-    settings.HNSW_EF_SEARCH = 1  # a walk of a few candidates: cheaper than the 40 visible rows (vector_plan)
+    settings.HNSW_EF_SEARCH = 1  # a walk of a few candidates: cheaper than the 80 visible rows (vector_plan)
     few, many = make_user("few"), make_user("many")
     sources = {source.name: source for source, _, _ in chunks.values()}
     grant(sources["small"], user=few)
