@@ -168,7 +168,7 @@ def test_ef_search_grows_with_the_version_beyond_the_size_it_is_set_for(settings
 
 
 def test_a_mid_size_visible_set_is_scanned_exactly_where_the_graph_walk_would_read_more(settings):
-    """At 1% of a million chunks a vector search's walk (20 rows) reads about 2,000 candidates, dearer than 10,000 rows."""
+    """At 1% of a million chunks a vector search's walk (20 rows) reads 2,000 candidates, dearer than 10,000 rows."""
     settings.SEARCH_EXACT_MAX_CHUNKS, settings.HNSW_EF_SEARCH, settings.HNSW_EF_SEARCH_CHUNKS = 3000, 100, 100_000
 
     def plan(visible: int, total: int, depth: int) -> str:
