@@ -193,24 +193,21 @@ def access_listed_sources(*, user) -> Sql:
 
 @_compiled_per_user
 def _access_listed_sources_sql(user_pk: int, everyone_group: str) -> Sql:
-    return compose(
-        f"""ARRAY(
-            SELECT granted.source_id FROM ({{granted}}) granted
-            WHERE EXISTS (SELECT 1 FROM {_ACCESS_LISTS} l WHERE l.source_id = granted.source_id)
-        )""",
-        granted=_granted_sources_sql(user_pk, everyone_group),
-    )
+    return _granted_sources_holding_lists(user_pk, everyone_group, "TRUE")
 
 
 @_compiled_per_user
 def _large_listed_sources_sql(user_pk: int, everyone_group: str) -> Sql:
     """The granted sources holding a list too large for the index: a probe of a partial index each."""
+    return _granted_sources_holding_lists(user_pk, everyone_group, "l.indexed_principals IS NULL")
+
+
+def _granted_sources_holding_lists(user_pk: int, everyone_group: str, lists: str) -> Sql:
+    """SQL array of the user's granted sources holding at least one access list ``l`` for which ``lists`` holds."""
     return compose(
         f"""ARRAY(
             SELECT granted.source_id FROM ({{granted}}) granted
-            WHERE EXISTS (
-                SELECT 1 FROM {_ACCESS_LISTS} l WHERE l.source_id = granted.source_id AND l.indexed_principals IS NULL
-            )
+            WHERE EXISTS (SELECT 1 FROM {_ACCESS_LISTS} l WHERE l.source_id = granted.source_id AND {lists})
         )""",
         granted=_granted_sources_sql(user_pk, everyone_group),
     )

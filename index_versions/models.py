@@ -158,7 +158,7 @@ class Chunk(models.Model):
     text = models.TextField()
     embedding = models.ForeignKey(Embedding, on_delete=models.PROTECT, related_name="chunks")
     # The embedding's vector at half precision, written by the database from ``embedding`` (trigger
-    # ``chunk_embedding_half``, migration 0017) on any insert: the exact scan ranks a caller's visible
+    # ``chunk_embedding_half``, migration 0017) on every write: the exact scan ranks a caller's visible
     # chunks from the index below without reading an embedding, then re-ranks its shortlist at full precision.
     embedding_half = HalfVectorField(null=True, editable=False)
     # Full-text search (retrieval's keyword leg): computed by PostgreSQL from the title and

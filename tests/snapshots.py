@@ -68,11 +68,10 @@ def snapshot_restore(snapshot: Snapshot) -> Any:
     chunk copied before its embedding could not compute its half-precision copy (migration 0017).
     """
     with connection.cursor() as cursor:
+        # Local to the caller's transaction: a failed COPY aborts it, and the setting goes with it.
         cursor.execute("SELECT set_config('session_replication_role', 'replica', true)")
-        try:
-            for table, data in snapshot.rows.items():
-                with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
-                    copy.write(data)
-        finally:
-            cursor.execute("SELECT set_config('session_replication_role', 'origin', true)")
+        for table, data in snapshot.rows.items():
+            with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                copy.write(data)
+        cursor.execute("SELECT set_config('session_replication_role', 'origin', true)")
     return snapshot.value

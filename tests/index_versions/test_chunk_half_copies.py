@@ -2,10 +2,10 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from index_versions.models import Chunk, Embedding
 from tests.corpus import HR, WIKI
+from tests.migrating import latest, migrated
 
 BEFORE = [("index_versions", "0016_hnsw_ef_construction_128")]
 
@@ -20,12 +20,6 @@ def _copies() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_DIFFERING)
         return cursor.fetchone()
-
-
-def _migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
 
 
 def test_every_chunk_a_sync_writes_holds_its_embedding_at_half_precision(folder_source, sync_now):
@@ -61,12 +55,12 @@ def test_a_chunk_whose_embedding_is_not_stored_is_refused(folder_source, sync_no
 @pytest.mark.django_db(transaction=True)
 def test_the_upgrade_fills_the_copies_of_existing_chunks_and_indexes_them(folder_source, sync_now):
     sync_now(folder_source("wiki", {**WIKI, **HR}))
-    _migrate(BEFORE)
+    migrated(BEFORE)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM index_versions_chunk")
             (before,) = cursor.fetchone()
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrated(latest())
 
         chunks, differing = _copies()
         assert chunks == before > 0 and differing == 0
@@ -75,4 +69,28 @@ def test_the_upgrade_fills_the_copies_of_existing_chunks_and_indexes_them(folder
             (definition,) = cursor.fetchone()
         assert "(revision_id, pipeline_id) INCLUDE (id, embedding_id, embedding_half)" in definition
     finally:
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrated(latest())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_stopped_half_way_finishes_on_the_next_try(folder_source, sync_now):
+    """A try that added the column, then failed while building the index, left an invalid one: the next try ends it."""
+    sync_now(folder_source("wiki", {**WIKI, **HR}))
+    migrated(BEFORE)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE index_versions_chunk ADD COLUMN embedding_half halfvec")
+            cursor.execute("CREATE INDEX chunk_exact_scan ON index_versions_chunk (revision_id)")
+            cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'chunk_exact_scan'::regclass")
+        migrated(latest())
+
+        assert _copies()[1] == 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " WHERE i.indexrelid = 'chunk_exact_scan'::regclass"
+            )
+            valid, definition = cursor.fetchone()
+        assert valid and "INCLUDE (id, embedding_id, embedding_half)" in definition
+    finally:
+        migrated(latest())

@@ -1,26 +1,13 @@
 """Upgrading a database in place: per-version membership rows become spans, every version's content intact."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from index_versions.models import DuplicateSpan, IndexVersion
 from index_versions.selectors import index_version_active, version_revisions
 from index_versions.services.activation import index_version_activate
+from tests.migrating import latest, migrated
 
 BEFORE = [("index_versions", "0008_version_trigger"), ("sources", "0004_document_metadata")]
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def _latest():
-    executor = MigrationExecutor(connection)
-    return executor.loader.graph.leaf_nodes()
 
 
 def _old_shape(apps) -> dict:
@@ -75,10 +62,10 @@ def _old_shape(apps) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 def test_every_version_keeps_its_content_active_version_and_groups_after_the_upgrade(folder_source, sync_now):
-    latest = _latest()
+    newest = latest()
     try:
-        old = _old_shape(_migrate(BEFORE))
-        _migrate(latest)
+        old = _old_shape(migrated(BEFORE))
+        migrated(newest)
         for version_id, rows in old["expected"].items():
             version = IndexVersion.objects.get(pk=version_id)
             assert version_revisions(version) == rows, f"version {version_id} changed in the upgrade"
@@ -107,4 +94,4 @@ def test_every_version_keeps_its_content_active_version_and_groups_after_the_upg
         for version_id, rows in old["expected"].items():
             assert version_revisions(IndexVersion.objects.get(pk=version_id)) == rows
     finally:
-        _migrate(latest)
+        migrated(newest)

@@ -2,9 +2,9 @@
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from index_versions.services.storage import vector_index_ensure
+from tests.migrating import latest, migrated
 
 BEFORE = [("index_versions", "0015_posting_document")]
 
@@ -18,15 +18,9 @@ def _graphs() -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-def _migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_upgrade_rebuilds_every_graph_with_ef_construction_128_keeping_its_dimension():
-    _migrate(BEFORE)
+    migrated(BEFORE)
     try:
         assert "ef_construction='64'" in _graphs()["embedding_vector_384_hnsw"]
         with connection.cursor() as cursor:  # a graph an older release made for another model's dimension
@@ -41,7 +35,7 @@ def test_the_upgrade_rebuilds_every_graph_with_ef_construction_128_keeping_its_d
                 "USING hnsw ((vector::vector(9)) vector_cosine_ops) WITH (m = 16, ef_construction = 128) "
                 "WHERE dimensions = 9"
             )
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrated(latest())
         graphs = _graphs()
         assert set(graphs) == {"embedding_vector_384_hnsw", "embedding_vector_8_hnsw", "embedding_vector_9_hnsw"}
         assert all("ef_construction='128'" in definition for definition in graphs.values())
@@ -51,7 +45,7 @@ def test_the_upgrade_rebuilds_every_graph_with_ef_construction_128_keeping_its_d
         with connection.cursor() as cursor:
             for name in ("embedding_vector_8_hnsw", "embedding_vector_9_hnsw", "embedding_vector_9_hnsw_rebuilt"):
                 cursor.execute(f"DROP INDEX IF EXISTS {name}")
-        _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrated(latest())
 
 
 @pytest.mark.django_db(transaction=True)
